@@ -1,0 +1,1 @@
+"""Metrics, correlations and figures. No Kedro imports."""

@@ -1,0 +1,33 @@
+"""Ingest -> validate -> stratified split -> normalisation statistics -> class distribution."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    compute_normalization_stats,
+    ingest_images,
+    split_dataset,
+    summarize_class_distribution,
+    validate_dataset,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(ingest_images, "params:data", ["ingested_images", "rejected_images"], name="ingest_images"),
+            Node(validate_dataset, ["ingested_images", "params:split"], "dataset", name="validate_dataset"),
+            Node(split_dataset, ["dataset", "params:split"], "split", name="split_dataset"),
+            Node(
+                compute_normalization_stats,
+                ["dataset", "split", "params:normalization"],
+                "normalization_stats",
+                name="compute_normalization_stats",
+            ),
+            Node(
+                summarize_class_distribution,
+                "split",
+                ["class_distribution", "class_distribution_plot"],
+                name="summarize_class_distribution",
+            ),
+        ]
+    )

@@ -1,0 +1,45 @@
+"""The training node: a thin wrapper around classwise.training.fit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from classwise.config import parse
+from classwise.sources import LabelledImages
+from classwise.split import subset_index
+from classwise.tracking import log_epoch
+from classwise.training import TrainConfig, fit
+
+log = logging.getLogger(__name__)
+
+
+def train_model(
+    dataset: LabelledImages,
+    split: pd.DataFrame,
+    normalization_stats: dict,
+    train_params: dict[str, Any],
+) -> tuple[dict, pd.DataFrame]:
+    """Train on the train subset, validate each epoch; return the best weights and the history."""
+    cfg = parse(TrainConfig, train_params, "train")
+    train_idx = subset_index(dataset, split, "train")
+    val_idx = subset_index(dataset, split, "val")
+    result = fit(
+        dataset.images[train_idx],
+        dataset.labels[train_idx],
+        dataset.images[val_idx],
+        dataset.labels[val_idx],
+        num_classes=dataset.num_classes,
+        mean=normalization_stats["mean"],
+        std=normalization_stats["std"],
+        cfg=cfg,
+        on_epoch_end=log_epoch,
+    )
+    log.info("Best validation accuracy at epoch %d.", result.best_epoch)
+    model = {
+        "config": {**result.model_config, "best_epoch": result.best_epoch, "class_names": dataset.class_names},
+        "state_dict": result.best_state,
+    }
+    return model, pd.DataFrame(result.history)

@@ -1,0 +1,21 @@
+"""The user's main command: data, then training, then evaluation and reports."""
+
+from kedro.pipeline import Node, Pipeline
+
+from ..data.pipeline import create_pipeline as data_pipeline
+from ..evaluate.pipeline import create_pipeline as evaluate_pipeline
+from .nodes import train_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    training = Pipeline(
+        [
+            Node(
+                train_model,
+                ["dataset", "split", "normalization_stats", "params:train"],
+                ["model", "training_history"],
+                name="train_model",
+            )
+        ]
+    )
+    return data_pipeline() + training + evaluate_pipeline()

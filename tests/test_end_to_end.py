@@ -1,0 +1,67 @@
+"""`kedro run` as a user types it, in a throwaway copy of the project, tracked in MLflow (SQLite)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+TINY = ",".join([
+    "train.epochs=2", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
+])
+
+
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+    )
+
+
+def runs(project: Path) -> list:
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("classwise")
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
+    proc = kedro(project_copy, "--pipelines=train", f"--params={TINY}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = project_copy / "data"
+    for path in [
+        "02_intermediate/dataset.npz", "02_intermediate/rejected_images.csv", "03_primary/split.parquet",
+        "04_feature/normalization_stats.json", "06_models/model.pt", "07_model_output/training_history.csv",
+        "07_model_output/predictions.parquet", "08_reporting/metrics.json", "08_reporting/per_class_report.csv",
+        "08_reporting/f1_size_correlation.json", "08_reporting/class_distribution.png",
+    ]:
+        assert (data / path).is_file(), path
+    history = pd.read_csv(data / "07_model_output/training_history.csv")
+    assert history["epoch"].tolist() == [1, 2]
+    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    assert {"train", "val", "test"} <= set(metrics)
+
+    client, found = runs(project_copy)
+    assert len(found) == 1
+    run = found[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.epochs"] == "2" and run.data.params["data.source"] == "digits"
+    assert run.data.params["train.model_options.width"] == "8"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+    assert steps == [1, 2]
+    assert run.data.metrics["final.test_top1"] == pytest.approx(metrics["test"]["top1"])
+    artifacts = {a.path for d in ("reports", "figures", "model") for a in client.list_artifacts(run.info.run_id, d)}
+    assert {"reports/per_class_report.csv", "reports/metrics.json", "figures/class_distribution.png",
+            "model/model.pt"} <= artifacts
+
+
+def test_a_failing_run_ends_failed_in_mlflow(project_copy):
+    proc = kedro(project_copy, "--pipelines=train", "--params=data.source=nope")
+    assert proc.returncode != 0
+    assert "Unknown data source 'nope'" in proc.stdout + proc.stderr
+    _, found = runs(project_copy)
+    assert [r.info.status for r in found] == ["FAILED"]

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from classwise.config import ConfigError
+from classwise.split import SplitConfig, split_table, subset_index
+
+
+def test_per_class_counts_and_disjoint_subsets(small_images):
+    split = split_table(small_images, SplitConfig(val_per_class=3, test_per_class=4, seed=0))
+    assert len(split) == len(small_images) and split["id"].is_unique
+    per_class = split.groupby(["label", "subset"], observed=False).size().unstack()
+    assert (per_class["val"] == 3).all() and (per_class["test"] == 4).all()
+    assert per_class["train"].tolist() == [40 - 7, 30 - 7, 25 - 7, 60 - 7]
+    sets = [set(split.loc[split["subset"] == s, "id"]) for s in ("train", "val", "test")]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+
+
+def test_same_seed_same_split_other_seed_other_split(small_images):
+    a = split_table(small_images, SplitConfig(seed=3, val_per_class=2, test_per_class=2))
+    b = split_table(small_images, SplitConfig(seed=3, val_per_class=2, test_per_class=2))
+    c = split_table(small_images, SplitConfig(seed=4, val_per_class=2, test_per_class=2))
+    assert a.equals(b)
+    assert not a["subset"].equals(c["subset"])
+
+
+def test_too_small_class_is_named_with_its_count(small_images):
+    with pytest.raises(ConfigError, match=r"Class 'class 2' has 25 images, fewer than the 30"):
+        split_table(small_images, SplitConfig(val_per_class=15, test_per_class=14))
+    with pytest.raises(ConfigError, match=r"Class 'class 1' has 30; class 'class 2' has 25 images"):
+        split_table(small_images, SplitConfig(val_per_class=15, test_per_class=15))
+
+
+def test_subset_index_points_at_the_right_images(small_images):
+    split = split_table(small_images, SplitConfig(val_per_class=2, test_per_class=2))
+    index = subset_index(small_images, split, "val")
+    assert [small_images.ids[i] for i in index] == split.loc[split["subset"] == "val", "id"].tolist()
+    assert np.array_equal(small_images.labels[index], split.loc[split["subset"] == "val", "label"])
