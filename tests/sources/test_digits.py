@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classwise.config import ConfigError
+from classwise.config import ConfigError, parse
 from classwise.sources import DataConfig, available_sources, load_source
 from classwise.sources.digits import imbalanced_keep_counts
 
@@ -34,3 +34,13 @@ def test_unknown_source_lists_the_known_ones():
     with pytest.raises(ConfigError, match="Unknown data source 'nope'.*digits"):
         load_source(DataConfig(source="nope"))
     assert "digits" in available_sources()
+
+
+def test_noise_zero_gives_the_clean_digits_and_noise_changes_them():
+    clean = load_source(parse(DataConfig, {"digits": {"noise": 0.0}}, "data")).data
+    noisy = load_source(DataConfig()).data
+    assert clean.ids == noisy.ids
+    assert not np.array_equal(clean.images, noisy.images)
+    # jitter moves pixels but keeps each digit recognisably itself
+    corr = np.corrcoef(clean.images[0, ..., 0].ravel(), noisy.images[0, ..., 0].ravel())[0, 1]
+    assert corr > 0.5
