@@ -70,3 +70,9 @@ def test_zero_resamples_gives_no_interval():
 def test_unknown_subset_is_a_clear_error():
     with pytest.raises(ValueError, match="no rows for subset 'test'"):
         f1_size_correlation(_report([0.5, 0.6, 0.7], [1, 2, 3]), "test", 0.5)
+
+
+def test_class_names_read_back_as_numbers_are_named_as_text():
+    # A CSV round trip turns digit class names "0".."9" into integers.
+    report = _report([0.1, 0.9, 0.8], [10, 20, 30]).assign(**{"class": [0, 1, 2]})
+    assert f1_size_correlation(report, "val", 0.5)["classes_below_threshold"][0]["class"] == "0"

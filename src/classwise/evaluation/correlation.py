@@ -101,7 +101,7 @@ def f1_size_correlation(
         "n_classes": int(len(rows)),
         "f1_threshold": float(threshold),
         "classes_below_threshold": [
-            {"class": c, "f1": float(v), "train_count": int(n)}
+            {"class": str(c), "f1": float(v), "train_count": int(n)}
             for c, v, n in zip(low["class"], low["f1"], low["train_count"])
         ],
     }
