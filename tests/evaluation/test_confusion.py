@@ -22,7 +22,8 @@ def test_rows_are_shares_of_the_true_class_and_an_absent_class_is_zero():
 def test_long_table_round_trips_to_the_matrix():
     counts = np.array([[5, 1, 0], [2, 3, 0], [0, 4, 4]])
     table = confusion_table(counts, ["a", "b", "c"])
-    assert len(table) == 9 and list(table.columns) == ["true_label", "true", "predicted_label", "predicted", "count", "rate"]
+    assert len(table) == 9
+    assert list(table.columns) == ["true_label", "true", "predicted_label", "predicted", "count", "rate"]
     row = table[(table["true"] == "c") & (table["predicted"] == "b")].iloc[0]
     assert row["count"] == 4 and row["rate"] == pytest.approx(0.5)
     back, rates, names = matrices_from_table(table)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classwise.config import ConfigError
+from classwise.config import ConfigError, parse
 from classwise.pipelines.evaluate.nodes import (
     EvaluateConfig,
     compute_metrics,
@@ -13,7 +13,6 @@ from classwise.pipelines.evaluate.nodes import (
     plot_misclassified,
     summarize_confusion,
 )
-from classwise.config import parse
 from classwise.sources import LabelledImages
 
 HISTORY = pd.DataFrame({"epoch": [1, 2], "train_accuracy": [0.5, 0.7], "train_loss": [1.0, 0.6]})

@@ -72,7 +72,8 @@ def f1_vs_size_figure(report: pd.DataFrame, correlation: dict, max_listed: int =
         1, 2, figsize=(11, 6), width_ratios=[3, 1.25], layout="constrained"
     )
     is_low = f1 < threshold
-    ax.scatter(size[~is_low], f1[~is_low], s=22, alpha=0.6, color="tab:blue", label=f"F1 ≥ {threshold:g} ({int((~is_low).sum())})")
+    ax.scatter(size[~is_low], f1[~is_low], s=22, alpha=0.6, color="tab:blue",
+               label=f"F1 ≥ {threshold:g} ({int((~is_low).sum())})")
     ax.scatter(size[is_low], f1[is_low], s=28, alpha=0.9, color="tab:red", label=f"F1 < {threshold:g} ({len(low)})")
     ax.axhline(threshold, color="tab:red", linestyle=":", linewidth=1)
     if correlation.get("defined") and correlation.get("pearson_r") is not None:

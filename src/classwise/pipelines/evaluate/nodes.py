@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from classwise.config import ConfigError, parse
-from classwise.evaluation.confusion import confusable_order, confusion_counts, confusion_table, row_normalised, top_confusions
+from classwise.evaluation.confusion import (
+    confusable_order,
+    confusion_counts,
+    confusion_table,
+    row_normalised,
+    top_confusions,
+)
 from classwise.evaluation.correlation import f1_size_correlation
 from classwise.evaluation.figures import (
     confusion_matrix_figure,
@@ -192,7 +198,7 @@ def summarize_confusion(
     if len(top):
         log.info(
             "Most confused (%s): %s", cfg.confusion_subset,
-            ", ".join(f"{t} -> {p} {r:.0%}" for t, p, r in top[["true", "predicted", "rate"]].head(5).itertuples(index=False)),
+            ", ".join(f"{t} -> {p} {r:.0%}" for t, p, r in top[["true", "predicted", "rate"]].head(5).values),
         )
     table = confusion_table(counts, names)
     table.insert(0, "subset", cfg.confusion_subset)
