@@ -8,5 +8,8 @@ from kedro.pipeline import Pipeline
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines["train"]
+    # `kedro run --pipelines=evaluate` makes Kedro 1.7 import only the pipelines asked
+    # for, so 'train' may be absent here; __default__ is then not needed either.
+    if "train" in pipelines:
+        pipelines["__default__"] = pipelines["train"]
     return pipelines

@@ -54,12 +54,12 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     })
     SequentialRunner().run(pipeline, catalog)
     report = catalog["per_class_report"].load()
-    assert set(report["subset"]) == {"val", "test"} and len(report) == 2 * small_images.num_classes
+    assert set(report["subset"]) == {"train", "val", "test"} and len(report) == 3 * small_images.num_classes
     assert report.loc[report["subset"] == "val", "support"].tolist() == [3] * 4
     metrics = catalog["metrics"].load()
     assert set(metrics) == {"train", "val", "test"} and 0 <= metrics["test"]["top1"] <= 1
     predictions = catalog["predictions"].load()
-    assert len(predictions) == 2 * 3 * small_images.num_classes
+    assert len(predictions) == len(small_images)
     corr = catalog["f1_size_correlation"].load()
     assert corr["n_classes"] == small_images.num_classes and corr["subset"] == "val"
 

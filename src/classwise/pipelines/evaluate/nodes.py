@@ -1,4 +1,5 @@
-"""Nodes of the evaluate pipeline: predictions, metrics, per-class report, F1 vs class size."""
+"""Nodes of the evaluate pipeline: predictions, metrics, per-class report, F1 vs class size,
+confusions and figures. Thin wrappers around classwise.evaluation."""
 
 from __future__ import annotations
 
@@ -6,11 +7,25 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from classwise.config import ConfigError, parse
+from classwise.evaluation.confusion import (
+    confusable_order,
+    confusion_counts,
+    confusion_table,
+    row_normalised,
+    top_confusions,
+)
 from classwise.evaluation.correlation import f1_size_correlation
+from classwise.evaluation.figures import (
+    confusion_matrix_figure,
+    f1_vs_size_figure,
+    misclassified_figure,
+    training_curves_figure,
+)
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.models import build_model
 from classwise.sources import LabelledImages
@@ -22,26 +37,45 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvaluateConfig:
-    subsets: list[str] = field(default_factory=lambda: ["val", "test"])  # subsets to predict
+    subsets: list[str] = field(default_factory=lambda: ["train", "val", "test"])  # subsets to predict
     f1_threshold: float = 0.5  # classes under this F1 are named (the seed: 0.5)
     correlation_subset: str = "val"  # subset whose per-class F1 is set against class size
+    bootstrap_resamples: int = 2000  # class resamples for the interval of Pearson r (0: no interval)
+    bootstrap_seed: int = 0  # seeds the resampling, so a rerun gives the same interval
+    confusion_subset: str = "test"  # subset of the confusion matrix, top confusions, misclassified grid
+    top_confusions: int = 20  # rows of top_confusions.csv
+    misclassified_images: int = 24  # images in the misclassified grid
     batch_size: int = 1024  # images per forward pass
     device: str = "auto"  # auto, cpu, cuda, ...
 
     def __post_init__(self) -> None:
-        for s in [*self.subsets, self.correlation_subset]:
+        for s in [*self.subsets, self.correlation_subset, self.confusion_subset]:
             if s not in SUBSETS:
                 raise ConfigError(f"Parameter 'evaluate' names subset '{s}'; use one of {', '.join(SUBSETS)}.")
-        if self.correlation_subset not in self.subsets:
-            raise ConfigError(
-                f"Parameter 'evaluate.correlation_subset' is '{self.correlation_subset}', which is not "
-                f"in 'evaluate.subsets' {self.subsets}; add it there."
-            )
+        for key in ("correlation_subset", "confusion_subset"):
+            if getattr(self, key) not in self.subsets:
+                raise ConfigError(
+                    f"Parameter 'evaluate.{key}' is '{getattr(self, key)}', which is not "
+                    f"in 'evaluate.subsets' {self.subsets}; add it there."
+                )
+        for key in ("bootstrap_resamples", "top_confusions", "misclassified_images"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"Parameter 'evaluate.{key}' is {getattr(self, key)}; it must be 0 or more.")
 
 
 def _class_names(split: pd.DataFrame) -> list[str]:
     names = split.drop_duplicates("label").sort_values("label")
     return names["class_name"].tolist()
+
+
+def _subset_rows(predictions: pd.DataFrame, subset: str) -> pd.DataFrame:
+    rows = predictions[predictions["subset"] == subset]
+    if rows.empty:
+        raise ValueError(
+            f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' "
+            f"and rerun 'kedro run --pipelines=evaluate'."
+        )
+    return rows
 
 
 def predict(
@@ -51,7 +85,7 @@ def predict(
     normalization_stats: dict,
     evaluate_params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Class probabilities for every image of the evaluated subsets, batched."""
+    """Class probabilities for every image of the evaluated subsets, batched, in eval mode."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
     config = model["config"]
     network = build_model(config["name"], config["num_classes"], **config["options"])
@@ -79,14 +113,27 @@ def predict(
 
 
 def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -> tuple[dict, dict]:
-    """Headline metrics per subset, and the same flattened for MLflow."""
-    metrics: dict[str, dict] = {}
+    """Headline metrics per subset, and the same flattened for MLflow.
+
+    ``train.top1`` and ``train.loss`` come from the last training epoch (augmented batches,
+    weights still moving), as the seed reports train accuracy. When the train subset was
+    predicted too, ``train`` also holds top5, macro_f1, balanced_accuracy and top1_eval,
+    measured on the final weights in eval mode without augmentation.
+    """
+    if training_history.empty:
+        raise ValueError("training_history.csv has no epochs; rerun 'kedro run --pipelines=train'.")
     last = training_history.iloc[-1]
-    # The seed reports train accuracy as seen during training (augmented batches, last epoch).
-    metrics["train"] = {"top1": float(last["train_accuracy"]), "loss": float(last["train_loss"])}
+    metrics: dict[str, dict] = {
+        "train": {"top1": float(last["train_accuracy"]), "loss": float(last["train_loss"])},
+    }
     for subset, rows in predictions.groupby("subset", sort=False, observed=True):
-        probs = np.stack(rows["probabilities"].to_numpy())
-        metrics[str(subset)] = summary_metrics(rows["label"].to_numpy(), probs)
+        summary = summary_metrics(rows["label"].to_numpy(), np.stack(rows["probabilities"].to_numpy()))
+        if subset == "train":
+            summary["top1_eval"] = summary.pop("top1")
+            metrics["train"].update(summary)
+        else:
+            metrics[str(subset)] = summary
+    metrics = {s: metrics[s] for s in SUBSETS if s in metrics}
     for subset, values in metrics.items():
         log.info("%s: %s", subset, ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "n_images"))
     flat = {
@@ -109,14 +156,85 @@ def build_per_class_report(predictions: pd.DataFrame, split: pd.DataFrame) -> pd
     return pd.concat(tables, ignore_index=True)
 
 
-def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params: dict[str, Any]) -> dict:
-    """Pearson and Spearman correlation of F1 with class size; the classes under the threshold."""
+def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params: dict[str, Any]) -> tuple[dict, dict]:
+    """Pearson (with a bootstrap interval) and Spearman correlation of F1 with class size;
+    the classes under the threshold. Also the numbers worth comparing across runs, for MLflow."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
-    result = f1_size_correlation(per_class_report, cfg.correlation_subset, cfg.f1_threshold)
+    result = f1_size_correlation(
+        per_class_report, cfg.correlation_subset, cfg.f1_threshold, cfg.bootstrap_resamples, cfg.bootstrap_seed
+    )
     low = result["classes_below_threshold"]
+    interval = (
+        f" (95% CI {result['pearson_r_ci_low']:.3f} to {result['pearson_r_ci_high']:.3f})"
+        if result["pearson_r_ci_low"] is not None else ""
+    )
     log.info(
-        "F1 vs class size (%s, %d classes): Pearson r %s, Spearman rho %s. %d classes under F1 %.2f%s",
-        cfg.correlation_subset, result["n_classes"], result["pearson_r"], result["spearman_rho"],
+        "F1 vs class size (%s, %d classes): Pearson r %s%s, Spearman rho %s. %d classes under F1 %.2f%s",
+        cfg.correlation_subset, result["n_classes"], result["pearson_r"], interval, result["spearman_rho"],
         len(low), cfg.f1_threshold, (": " + ", ".join(f"{c['class']} ({c['f1']:.2f})" for c in low)) if low else ".",
     )
-    return result
+    # MLflow metrics cannot be null: an undefined correlation is left out, not logged as 0.
+    numbers = {
+        "f1_size_pearson_r": result["pearson_r"],
+        "f1_size_pearson_r_ci_low": result["pearson_r_ci_low"],
+        "f1_size_pearson_r_ci_high": result["pearson_r_ci_high"],
+        "f1_size_spearman_rho": result["spearman_rho"],
+        "classes_below_f1_threshold": len(low),
+    }
+    flat = {k: {"value": float(v), "step": 0} for k, v in numbers.items() if v is not None}
+    return result, flat
+
+
+def summarize_confusion(
+    predictions: pd.DataFrame, split: pd.DataFrame, evaluate_params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
+    """The normalised confusion matrix (long form), the most confused pairs, and the heatmap."""
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    names = _class_names(split)
+    rows = _subset_rows(predictions, cfg.confusion_subset)
+    counts = confusion_counts(rows["label"].to_numpy(), rows["predicted"].to_numpy(), len(names))
+    rates = row_normalised(counts)
+    top = top_confusions(counts, names, cfg.top_confusions)
+    if len(top):
+        log.info(
+            "Most confused (%s): %s", cfg.confusion_subset,
+            ", ".join(f"{t} -> {p} {r:.0%}" for t, p, r in top[["true", "predicted", "rate"]].head(5).values),
+        )
+    table = confusion_table(counts, names)
+    table.insert(0, "subset", cfg.confusion_subset)
+    figure = confusion_matrix_figure(rates, names, confusable_order(rates), cfg.confusion_subset)
+    return table, top, figure
+
+
+def plot_f1_vs_class_size(per_class_report: pd.DataFrame, f1_size_correlation: dict) -> plt.Figure:
+    """Scatter of per-class F1 against train class size, with the fit and the weak classes named."""
+    return f1_vs_size_figure(per_class_report, f1_size_correlation)
+
+
+def plot_training_curves(training_history: pd.DataFrame) -> plt.Figure:
+    """Loss, accuracy and learning rate per epoch."""
+    return training_curves_figure(training_history)
+
+
+def plot_misclassified(
+    predictions: pd.DataFrame, dataset: LabelledImages, evaluate_params: dict[str, Any]
+) -> plt.Figure:
+    """A grid of the images the model got wrong with the highest confidence."""
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    rows = _subset_rows(predictions, cfg.confusion_subset)
+    wrong = rows[rows["label"] != rows["predicted"]].sort_values(["confidence", "id"], ascending=[False, True])
+    wrong = wrong.head(cfg.misclassified_images)
+    index = pd.Index(dataset.ids).get_indexer(wrong["id"])
+    if (index < 0).any():
+        raise ValueError(
+            f"predictions.parquet names image '{wrong['id'].iloc[int(np.argmax(index < 0))]}', which the dataset "
+            f"does not hold; rerun 'kedro run --pipelines=evaluate' so the two match."
+        )
+    names = dataset.class_names
+    return misclassified_figure(
+        dataset.images[index],
+        [names[i] for i in wrong["label"]],
+        [names[i] for i in wrong["predicted"]],
+        wrong["confidence"].to_numpy(),
+        cfg.confusion_subset,
+    )

@@ -2,7 +2,16 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_per_class_report, compute_metrics, correlate_f1_with_class_size, predict
+from .nodes import (
+    build_per_class_report,
+    compute_metrics,
+    correlate_f1_with_class_size,
+    plot_f1_vs_class_size,
+    plot_misclassified,
+    plot_training_curves,
+    predict,
+    summarize_confusion,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,8 +29,27 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 correlate_f1_with_class_size,
                 ["per_class_report", "params:evaluate"],
-                "f1_size_correlation",
+                ["f1_size_correlation", "f1_size_metrics"],
                 name="correlate_f1_with_class_size",
+            ),
+            Node(
+                summarize_confusion,
+                ["predictions", "split", "params:evaluate"],
+                ["confusion_matrix", "top_confusions", "confusion_matrix_plot"],
+                name="summarize_confusion",
+            ),
+            Node(
+                plot_f1_vs_class_size,
+                ["per_class_report", "f1_size_correlation"],
+                "f1_vs_class_size_plot",
+                name="plot_f1_vs_class_size",
+            ),
+            Node(plot_training_curves, "training_history", "training_curves_plot", name="plot_training_curves"),
+            Node(
+                plot_misclassified,
+                ["predictions", "dataset", "params:evaluate"],
+                "misclassified_plot",
+                name="plot_misclassified",
             ),
         ]
     )
