@@ -8,5 +8,8 @@ from kedro.pipeline import Pipeline
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines["train"]
+    # `kedro run --pipelines=data` makes Kedro 1.7 discover only the pipelines asked for,
+    # so "train" is absent then; without this guard that run fails with a KeyError.
+    if "train" in pipelines:
+        pipelines["__default__"] = pipelines["train"]
     return pipelines

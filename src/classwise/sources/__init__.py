@@ -111,4 +111,7 @@ def load_source(cfg: DataConfig) -> SourceResult:
     return _SOURCES[cfg.source](cfg)
 
 
-__all__ = ["DataConfig", "LabelledImages", "SourceResult", "available_sources", "load_source"]
+__all__ = [
+    "Cifar100Options", "DataConfig", "DigitsOptions", "ImageFolderOptions", "LabelledImages",
+    "SourceResult", "SyntheticOptions", "available_sources", "load_source",
+]

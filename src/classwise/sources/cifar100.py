@@ -36,6 +36,7 @@ _ALLOWED_GLOBALS = {
     ("numpy", "dtype"),
     ("copy_reg", "_reconstructor"),
     ("copyreg", "_reconstructor"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     ("__builtin__", "object"),
     ("builtins", "object"),
 }

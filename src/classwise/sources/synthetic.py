@@ -156,6 +156,7 @@ def load_synthetic(
     """The generated set; ``label_noise`` records every flipped image (id, given and true label)."""
     if not 0.0 <= noise_rate < 1.0:
         raise ConfigError(f"Parameter 'data.synthetic.noise_rate' must be in [0, 1), got {noise_rate}.")
+    counts = seed_like_counts(seed, classes, images, smallest, largest, section="data.synthetic")
     if not 0 <= similar_pairs <= classes // 2:
         raise ConfigError(
             f"Parameter 'data.synthetic.similar_pairs' must be between 0 and {classes // 2} "
@@ -163,7 +164,6 @@ def load_synthetic(
         )
     if image_size < 8:
         raise ConfigError(f"Parameter 'data.image_size' must be at least 8 for synthetic images, got {image_size}.")
-    counts = seed_like_counts(seed, classes, images, smallest, largest, section="data.synthetic")
     rng = np.random.default_rng(seed)
     looks = class_looks(classes, similar_pairs, image_size, rng)
     noise_pool = rng.standard_normal(1 << 20, dtype=np.float32) * NOISE_STD
