@@ -173,6 +173,7 @@ def load_cifar100(
         )
     if not files:
         raise ConfigError("Parameter 'data.cifar100.files' is empty; list 'train', 'test' or both.")
+    log.info("Reading CIFAR-100 (%s) from '%s'.", ", ".join(files), location)
     members = read_members(location, ["meta", *files])
     class_names = [_text(n) for n in members["meta"]["fine_label_names"]]
     images, labels, ids = [], [], []
@@ -186,6 +187,9 @@ def load_cifar100(
         if len(part_labels) != len(rows):
             raise ConfigError(f"CIFAR-100 member '{name}' has {len(rows)} images but "
                               f"{len(part_labels)} labels; get a fresh {ARCHIVE} from {URL}.")
+        if len(part_labels) and not 0 <= part_labels.min() <= part_labels.max() < len(class_names):
+            raise ConfigError(f"CIFAR-100 member '{name}' has labels outside 0..{len(class_names) - 1}, "
+                              f"the classes its meta file names; get a fresh {ARCHIVE} from {URL}.")
         images.append(rows)
         labels.append(part_labels)
         ids.extend(f"cifar100/{name}/{i:05d}" for i in range(len(rows)))
