@@ -8,8 +8,8 @@ from kedro.pipeline import Pipeline
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
-    # `kedro run --pipelines=evaluate` makes Kedro 1.7 import only the pipelines asked
-    # for, so 'train' may be absent here; __default__ is then not needed either.
+    # `kedro run --pipelines=data` (or evaluate) makes Kedro 1.7 discover only the pipelines asked for,
+    # so "train" is absent then; without this guard that run fails with a KeyError.
     if "train" in pipelines:
         pipelines["__default__"] = pipelines["train"]
     return pipelines

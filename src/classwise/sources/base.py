@@ -61,5 +61,7 @@ class SourceResult:
     """What a source yields: the images it could use, and every file it could not."""
 
     data: LabelledImages
-    rejects: list[dict[str, str]] = field(default_factory=list)  # {"path":..., "reason":...}
+    rejects: list[dict[str, str]] = field(default_factory=list)  # {"path", "action", "reason"}
     summary: dict[str, int] = field(default_factory=dict)  # counts worth logging
+    # Images whose label was deliberately flipped: {"id", "label", "true_label", ...}.
+    label_noise: list[dict[str, object]] = field(default_factory=list)

@@ -12,27 +12,41 @@ import pandas as pd
 from classwise.config import ConfigError, parse
 from classwise.evaluation.figures import class_distribution_figure
 from classwise.sources import DataConfig, LabelledImages, load_source
+from classwise.sources.duplicates import find_duplicates
 from classwise.split import SUBSETS, SplitConfig, check_class_sizes, split_table, subset_index
 from classwise.stats import NormalizationConfig, normalization_stats
 
 log = logging.getLogger(__name__)
 
-REJECT_COLUMNS = ["path", "reason"]
+REJECT_COLUMNS = ["path", "action", "reason"]
+LABEL_NOISE_COLUMNS = ["id", "label", "true_label", "class_name", "true_class_name"]
 
 
-def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataFrame]:
-    """Read the configured source; return its images and a table of every file not used."""
+def _as_metrics(counts: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Counts in the shape kedro-mlflow's metrics dataset logs (one value, step 0)."""
+    return {name: {"value": float(value), "step": 0} for name, value in counts.items()}
+
+
+def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataFrame, pd.DataFrame, dict]:
+    """Read the configured source: its images, every file not used (and why), the labels it
+    flipped on purpose (synthetic noise), and its counts for MLflow."""
     cfg = parse(DataConfig, data_params, "data")
     result = load_source(cfg)
     rejects = pd.DataFrame(result.rejects, columns=REJECT_COLUMNS)
+    n_rejected = int((rejects["action"] == "rejected").sum())
+    n_ignored = len(rejects) - n_rejected
     log.info(
-        "Ingested %d images in %d classes from source '%s'; %d files rejected%s.",
-        len(result.data), result.data.num_classes, cfg.source, len(rejects),
-        " (see data/02_intermediate/rejected_images.csv)" if len(rejects) else "",
+        "Ingested %d images in %d classes from source '%s'; %d broken files rejected, "
+        "%d other files ignored%s.",
+        len(result.data), result.data.num_classes, cfg.source, n_rejected, n_ignored,
+        " (each listed in data/02_intermediate/rejected_images.csv)" if len(rejects) else "",
     )
     for key, value in result.summary.items():
         log.info("  %s: %s", key, value)
-    return result.data, rejects
+    label_noise = pd.DataFrame(result.label_noise, columns=LABEL_NOISE_COLUMNS)
+    counts = {**result.summary, "images": len(result.data), "classes": result.data.num_classes,
+              "rejected_files": n_rejected, "ignored_files": n_ignored, "labels_flipped": len(label_noise)}
+    return result.data, rejects, label_noise, _as_metrics(counts)
 
 
 def validate_dataset(ingested: LabelledImages, split_params: dict[str, Any]) -> LabelledImages:
@@ -52,17 +66,44 @@ def validate_dataset(ingested: LabelledImages, split_params: dict[str, Any]) -> 
     return ingested
 
 
+def report_duplicate_images(dataset: LabelledImages) -> pd.DataFrame:
+    """Every image whose exact pixels appear again, grouped; kept in the data, for a person to judge."""
+    duplicates = find_duplicates(dataset)
+    if len(duplicates):
+        across = duplicates.loc[duplicates["across_classes"], "group"].nunique()
+        log.warning(
+            "%d images are exact copies of another (%d groups); %d of the groups span more than "
+            "one class, a likely labelling error. See data/02_intermediate/duplicate_images.csv.",
+            len(duplicates), duplicates["group"].nunique(), across,
+        )
+    else:
+        log.info("No exact duplicate images.")
+    return duplicates
+
+
 def split_dataset(dataset: LabelledImages, split_params: dict[str, Any]) -> pd.DataFrame:
     """Stratified per-class hold-out of val and test images, seeded."""
     cfg = parse(SplitConfig, split_params, "split")
     split = split_table(dataset, cfg)
     counts = split["subset"].value_counts()
     log.info(
-        "Split: %s (%d val and %d test images a class, seed %d).",
+        "Split: %s (%s, %s, seed %d).",
         ", ".join(f"{s} {counts.get(s, 0)}" for s in SUBSETS),
-        cfg.val_per_class, cfg.test_per_class, cfg.seed,
+        cfg.holdout_rule("val"), cfg.holdout_rule("test"), cfg.seed,
     )
     return split
+
+
+def count_split(split: pd.DataFrame) -> dict:
+    """Images in each subset and the class-size range, for MLflow (named split.<count>)."""
+    subsets = split["subset"].value_counts()
+    per_class = split.groupby(["label", "subset"], observed=False).size().unstack("subset")
+    counts = {f"{s}_images": int(subsets.get(s, 0)) for s in SUBSETS}
+    for s in SUBSETS:
+        if s in per_class:
+            counts[f"{s}_smallest_class"] = int(per_class[s].min())
+            counts[f"{s}_largest_class"] = int(per_class[s].max())
+    return _as_metrics(counts)
 
 
 def compute_normalization_stats(

@@ -1,10 +1,12 @@
-"""Ingest -> validate -> stratified split -> normalisation statistics -> class distribution."""
+"""Ingest -> validate (+ duplicates report) -> stratified split (+ counts) -> normalisation statistics -> class distribution."""
 
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     compute_normalization_stats,
+    count_split,
     ingest_images,
+    report_duplicate_images,
     split_dataset,
     summarize_class_distribution,
     validate_dataset,
@@ -14,9 +16,16 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(ingest_images, "params:data", ["ingested_images", "rejected_images"], name="ingest_images"),
+            Node(
+                ingest_images,
+                "params:data",
+                ["ingested_images", "rejected_images", "label_noise", "ingest_counts"],
+                name="ingest_images",
+            ),
             Node(validate_dataset, ["ingested_images", "params:split"], "dataset", name="validate_dataset"),
+            Node(report_duplicate_images, "dataset", "duplicate_images", name="report_duplicate_images"),
             Node(split_dataset, ["dataset", "params:split"], "split", name="split_dataset"),
+            Node(count_split, "split", "split_counts", name="count_split"),
             Node(
                 compute_normalization_stats,
                 ["dataset", "split", "params:normalization"],

@@ -1,0 +1,293 @@
+"""Training throughput: Classwise's loop against the usual DataLoader loop, one process.
+
+    python -m classwise.benchmark --model preact_se_wrn_28_10 --batch-size 128 --out bench.json
+
+Both loops train the same model on seed-shaped data (91 classes, 35,384 images of
+32x32 by default) for a number of steps; throughput is the median over timed windows
+after a warm-up, with the device synchronised at every window edge. Imports only
+torch, torchvision and numpy, so it runs on a bare GPU machine.
+
+* ours: the training core's step (classwise.training.loop.train_step): the whole train
+  set on the device as uint8, batched on-device crop/flip and CutMix, bf16 autocast
+  and channels_last on CUDA, optionally torch.compile.
+* usual: a torch DataLoader over PIL images with per-image torchvision transforms
+  (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize), workers = CPU count,
+  pinned memory, fp32 eager, as in torchvision's reference scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import build_model
+
+SEED_CLASS_COUNT = 91
+SEED_IMAGE_COUNT = 35_384
+
+
+@dataclass
+class LoopResult:
+    name: str
+    images_per_s: float  # median over the timed windows
+    window_images_per_s: list[float]
+    step_flops: float  # FLOPs of one training step on one batch (forward + backward)
+    tflops: float  # achieved, at the median throughput
+    share_of_peak: float | None  # tflops / measured peak of the device
+    peak_memory_gib: float | None  # CUDA only
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_shaped_data(n: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random uint8 images and labels with the seed's class imbalance (146..526 a class at full size)."""
+    rng = np.random.default_rng(seed)
+    weights = np.linspace(146, 526, classes)
+    counts = np.floor(weights / weights.sum() * n).astype(int)
+    counts[: n - counts.sum()] += 1
+    labels = np.repeat(np.arange(classes), counts)
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    return images, rng.permutation(labels)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_flops(model: nn.Module, batch: torch.Tensor, labels: torch.Tensor) -> float:
+    """FLOPs of one forward + backward pass, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss = nn.functional.cross_entropy(model(batch), labels)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def measured_peak_tflops(device: torch.device, dtype: torch.dtype, size: int = 8192, reps: int = 20) -> float:
+    """Dense matrix-product rate of the device in ``dtype``, measured (not the datasheet)."""
+    if device.type == "cpu":
+        size, reps = 1024, 5
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    synchronize(device)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e12
+
+
+def timed_windows(
+    step: Callable[[], None], device: torch.device, images_per_step: int, warmup: int, windows: int, steps: int
+) -> list[float]:
+    """Images/s of each window of ``steps`` steps, after ``warmup`` untimed steps."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    rates = []
+    for _ in range(windows):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        synchronize(device)
+        rates.append(images_per_step * steps / (time.perf_counter() - start))
+    return rates
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    env = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+        try:
+            env["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=30,
+            ).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            env["driver"] = "unknown"
+        env["cuda"] = torch.version.cuda
+    else:
+        env["cpu"] = platform.processor() or platform.machine()
+    return env
+
+
+def usual_loop(
+    model_name: str, model_options: dict, images: np.ndarray, labels: np.ndarray, classes: int,
+    device: torch.device, batch_size: int, workers: int,
+) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
+    """The torchvision-reference way: DataLoader over PIL images, per-image transforms, fp32 eager."""
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision import transforms
+
+    class PILImages(Dataset):
+        def __init__(self) -> None:
+            self.transform = transforms.Compose([
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize((0.49, 0.49, 0.49), (0.25, 0.25, 0.25)),
+            ])
+
+        def __len__(self) -> int:
+            return len(labels)
+
+        def __getitem__(self, i: int):
+            return self.transform(Image.fromarray(images[i])), int(labels[i])
+
+    loader = DataLoader(
+        PILImages(), batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+    )
+    model = build_model(model_name, classes, **model_options).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+    state = {"it": iter(loader)}
+
+    def next_batch():
+        try:
+            return next(state["it"])
+        except StopIteration:
+            state["it"] = iter(loader)
+            return next(state["it"])
+
+    def step() -> None:
+        x, y = next_batch()
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = criterion(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step, model, next_batch
+
+
+def measure(
+    name: str, step: Callable[[], None], model: nn.Module, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device, batch_size: int, args: argparse.Namespace, peak: float | None,
+) -> LoopResult:
+    """Count one step's FLOPs, then time the loop; peak GPU memory covers the timed part."""
+    x, y = sample()
+    flops = step_flops(model, x.to(device).float(), y.to(device))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rates = timed_windows(step, device, batch_size, args.warmup, args.windows, args.steps)
+    median = statistics.median(rates)
+    tflops = flops / batch_size * median / 1e12
+    return LoopResult(
+        name=name,
+        images_per_s=median,
+        window_images_per_s=rates,
+        step_flops=flops,
+        tflops=tflops,
+        share_of_peak=tflops / peak if peak else None,
+        peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+    )
+
+
+def format_table(env: dict[str, Any], args: argparse.Namespace, results: list[LoopResult], peak: float | None) -> str:
+    where = env.get("gpu") or env.get("cpu")
+    lines = [
+        f"model {args.model} {args.model_options or ''}, batch {args.batch_size}, {args.images} images, "
+        f"{args.classes} classes",
+        f"device {where} (driver {env.get('driver', '-')}), torch {env['torch']}, "
+        f"measured peak {peak:.1f} TFLOP/s ({args.peak_dtype})" if peak else f"device {where}, torch {env['torch']}",
+        "",
+        f"| loop | images/s (median of {args.windows}) | TFLOP/s | share of peak | peak GPU memory |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        share = f"{r.share_of_peak:.1%}" if r.share_of_peak is not None else "-"
+        memory = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
+        lines.append(f"| {r.name} | {r.images_per_s:,.0f} | {r.tflops:.1f} | {share} | {memory} |")
+    if len(results) == 2 and results[1].images_per_s > 0:
+        lines.append("")
+        lines.append(f"ours / usual: {results[0].images_per_s / results[1].images_per_s:.2f}x")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m classwise.benchmark", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="preact_se_wrn_28_10", help="a name from classwise.models.available_models()")
+    p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"width": 8}\'')
+    p.add_argument("--batch-size", type=int, default=128, help="the seed's 128 by default")
+    p.add_argument("--images", type=int, default=SEED_IMAGE_COUNT, help="training images (seed: 35,384)")
+    p.add_argument("--classes", type=int, default=SEED_CLASS_COUNT, help="classes (seed: 91)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps first (compile, cudnn autotune)")
+    p.add_argument("--steps", type=int, default=50, help="steps in a timed window")
+    p.add_argument("--windows", type=int, default=5, help="timed windows; the median is reported")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument("--skip-usual", action="store_true", help="time only our loop")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers, usual loop")
+    p.add_argument("--peak-dtype", default=None, help="dtype of the peak measurement (bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--out", default=None, help="write the numbers as JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from .training.loop import resolve_device
+
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    args.peak_dtype = args.peak_dtype or ("bf16" if device.type == "cuda" else "fp32")
+    peak = measured_peak_tflops(device, torch.bfloat16 if args.peak_dtype == "bf16" else torch.float32)
+    images, labels = seed_shaped_data(args.images, args.classes)
+    results = []
+
+    step, model, sample = ours_loop(args.model, args.model_options, images, labels, args.classes, device,
+                                    args.batch_size, args.compile)
+    results.append(measure("ours", step, model, sample, device, args.batch_size, args, peak))
+    del step, model, sample
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    if not args.skip_usual:
+        step, model, sample = usual_loop(args.model, args.model_options, images, labels, args.classes, device,
+                                         args.batch_size, args.workers)
+        results.append(measure("usual", step, model, sample, device, args.batch_size, args, peak))
+
+    env = environment(device)
+    report = {
+        "environment": env,
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "measured_peak_tflops": peak,
+        "results": [asdict(r) for r in results],
+        "speedup": results[0].images_per_s / results[1].images_per_s if len(results) == 2 else None,
+    }
+    print(format_table(env, args, results, peak))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

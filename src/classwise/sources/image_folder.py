@@ -1,0 +1,276 @@
+"""A user's own images laid out as ``<root>/<class name>/<image>``, decoded in parallel.
+
+Any format and mode Pillow reads becomes RGB of ``size`` x ``size``; a file that
+cannot be used is listed with its reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..config import ConfigError
+from .base import LabelledImages, SourceResult
+
+log = logging.getLogger(__name__)
+
+# Every extension some Pillow plugin claims; anything else (.DS_Store, notes.txt) is not an image.
+IMAGE_EXTENSIONS = frozenset(ext.lower() for ext in Image.registered_extensions())
+
+REJECTED = "rejected"  # an image file that could not be decoded
+IGNORED = "ignored"  # a file that is not meant as an image of a class
+
+
+class _BrokenImage(Exception):
+    """An image file that cannot be used; the message is the reason a user reads."""
+
+
+def default_workers() -> int:
+    """CPU cores this process may use (respects taskset and container limits where visible)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Any Pillow mode as RGB; transparent pixels are composited on ``background``."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        # 16/32-bit and float greyscale: Pillow's own convert clips them to white, so rescale.
+        values = np.asarray(img, dtype=np.float64)
+        top = values.max() if values.size else 0.0
+        if mode == "F" and top <= 1.0:
+            values = values * 255.0
+        elif top > 255:
+            values = values / (257.0 if top <= 65535 else top / 255.0)
+        return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return img.convert("RGB") if mode != "RGB" else img
+
+
+def decode_image(path: str, size: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
+    """One file as a uint8 (size, size, 3) array, and whether it was resized and converted.
+
+    Raises _BrokenImage with a readable reason when the file cannot be used.
+    """
+    if os.path.getsize(path) == 0:
+        raise _BrokenImage("empty file (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            original_size = img.size
+            img.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, much faster
+            img.load()  # Image.open is lazy; truncation only shows here
+            # Phones store rotation in EXIF; apply it so images look as in any viewer.
+            img = ImageOps.exif_transpose(img)
+            converted = img.mode != "RGB"
+            rgb = to_rgb(img, background)
+            resized = original_size != (size, size)
+            if rgb.size != (size, size):
+                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+            return np.asarray(rgb, dtype=np.uint8), resized, converted
+    except UnidentifiedImageError:
+        raise _BrokenImage("not an image Pillow can read (unknown or corrupt header)") from None
+    except Image.DecompressionBombError as exc:
+        raise _BrokenImage(f"too large to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc).replace(path, "<file>")
+        if "truncated" in text.lower() or isinstance(exc, EOFError):
+            raise _BrokenImage(f"truncated image ({text})") from None
+        raise _BrokenImage(f"cannot decode ({type(exc).__name__}: {text})") from None
+
+
+def _decode_chunk(
+    paths: list[str], size: int, background: tuple[int, int, int]
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]], int, int]:
+    """Decode a list of files: (images, positions decoded, [(position, reason)], resized, converted)."""
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    decoded: list[int] = []
+    broken: list[tuple[int, str]] = []
+    resized = converted = 0
+    for position, path in enumerate(paths):
+        try:
+            pixels, was_resized, was_converted = decode_image(path, size, background)
+        except _BrokenImage as exc:
+            broken.append((position, str(exc)))
+            continue
+        except Exception as exc:  # one odd file must never stop a 35,000-image ingest
+            broken.append((position, f"cannot decode ({type(exc).__name__}: {exc})"))
+            continue
+        out[len(decoded)] = pixels
+        decoded.append(position)
+        resized += was_resized
+        converted += was_converted
+    return out[: len(decoded)], decoded, broken, resized, converted
+
+
+def decode_files(
+    paths: list[str],
+    size: int,
+    background: tuple[int, int, int] = (255, 255, 255),
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray, dict[int, str], int, int]:
+    """Decode ``paths`` over ``workers`` processes.
+
+    Returns (images of the decodable files in input order, their positions in ``paths``,
+    {position: reason} of the broken ones, count resized, count converted to RGB).
+    """
+    workers = default_workers() if workers is None else max(1, workers)
+    chunks = [(start, paths[start : start + chunk_size]) for start in range(0, len(paths), chunk_size)]
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    ok = np.zeros(len(paths), dtype=bool)
+    broken: dict[int, str] = {}
+    resized = converted = 0
+
+    def collect(start: int, result: tuple) -> None:
+        nonlocal resized, converted
+        pixels, decoded, bad, n_resized, n_converted = result
+        positions = start + np.asarray(decoded, dtype=np.int64)
+        images[positions] = pixels
+        ok[positions] = True
+        broken.update({start + position: reason for position, reason in bad})
+        resized += n_resized
+        converted += n_converted
+
+    with tqdm(total=len(paths), unit="img", desc="Decoding images", disable=not progress) as bar:
+        if workers == 1 or len(chunks) <= 1:
+            for start, chunk in chunks:
+                collect(start, _decode_chunk(chunk, size, background))
+                bar.update(len(chunk))
+        else:
+            # fork starts workers in milliseconds with Pillow already imported; spawn would
+            # re-import torch and the project in every worker, which costs seconds.
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_decode_chunk, chunk, size, background): (start, len(chunk))
+                           for start, chunk in chunks}
+                for future in as_completed(futures):
+                    start, n = futures[future]
+                    collect(start, future.result())
+                    bar.update(n)
+    positions = np.flatnonzero(ok)
+    return images[positions], positions, broken, resized, converted
+
+
+def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], list[dict[str, str]], int]:
+    """Class folders, candidate image files with their labels, ignored files, and hidden entries skipped.
+
+    Class folders are the non-hidden sub-folders of ``root``; images may sit in
+    sub-folders of a class folder. Order is sorted, so labels and ids are stable.
+    """
+    if not root.exists():
+        raise ConfigError(
+            f"Image folder '{root}' (parameter 'data.root') does not exist; create it with one "
+            f"sub-folder per class, or point data.root at your folder."
+        )
+    if not root.is_dir():
+        raise ConfigError(
+            f"'{root}' (parameter 'data.root') is a file, not a folder; point data.root at a "
+            f"folder laid out as <root>/<class name>/<image>."
+        )
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    ignored: list[dict[str, str]] = []
+    hidden = 0
+    class_dirs: list[os.DirEntry] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            hidden += 1
+            what = "hidden folder, skipped with its contents" if entry.is_dir() else "hidden file"
+            ignored.append({"path": entry.path, "action": IGNORED, "reason": what})
+        elif entry.is_dir():
+            class_dirs.append(entry)
+        else:
+            ignored.append({"path": entry.path, "action": IGNORED,
+                            "reason": "file directly in data.root, not inside a class folder"})
+    if not class_dirs:
+        state = "is empty" if not entries else "holds no class sub-folders"
+        raise ConfigError(
+            f"Image folder '{root}' (parameter 'data.root') {state}; lay your images out as "
+            f"<root>/<class name>/<image>, one sub-folder per class."
+        )
+    if len(class_dirs) < 2:
+        raise ConfigError(
+            f"Image folder '{root}' holds one class folder ('{class_dirs[0].name}'); a classifier "
+            f"needs at least two, so add a sub-folder per class."
+        )
+
+    files: list[tuple[str, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        for folder, subfolders, names in os.walk(class_dir.path):
+            kept = []
+            for sub in sorted(subfolders):
+                if sub.startswith("."):
+                    hidden += 1
+                    ignored.append({"path": os.path.join(folder, sub), "action": IGNORED,
+                                    "reason": "hidden folder, skipped with its contents"})
+                else:
+                    kept.append(sub)
+            subfolders[:] = kept  # os.walk descends only into what is left here
+            for name in sorted(names):
+                path = os.path.join(folder, name)
+                extension = os.path.splitext(name)[1].lower()
+                if name.startswith("."):
+                    hidden += 1
+                    ignored.append({"path": path, "action": IGNORED, "reason": "hidden file"})
+                elif extension not in IMAGE_EXTENSIONS:
+                    ignored.append({"path": path, "action": IGNORED,
+                                    "reason": f"not an image file (extension '{extension or 'none'}')"})
+                else:
+                    files.append((path, label))
+    return [d.name for d in class_dirs], files, ignored, hidden
+
+
+def load_image_folder(
+    root: str | os.PathLike | None,
+    image_size: int = 32,
+    background: tuple[int, int, int] = (255, 255, 255),
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = 256,
+) -> SourceResult:
+    """Every image under ``root``, labelled by its class folder; broken and non-image files listed."""
+    if root is None:
+        raise ConfigError(
+            "Parameter 'data.root' is not set; point it at your image folder, e.g. "
+            "--params=data.source=image_folder,data.root=data/01_raw/my_images."
+        )
+    root = Path(root)
+    class_names, files, ignored, hidden = scan_image_folder(root)
+    paths = [path for path, _ in files]
+    images, positions, broken, resized, converted = decode_files(
+        paths, image_size, background, workers, progress, chunk_size
+    )
+    labels = np.asarray([files[i][1] for i in positions], dtype=np.int64)
+    ids = [Path(paths[i]).relative_to(root).as_posix() for i in positions]
+    rejects = [{"path": paths[i], "action": REJECTED, "reason": broken[i]} for i in sorted(broken)]
+    if broken:
+        log.warning("%d of %d image files could not be decoded; each is listed with its reason "
+                    "in rejected_images.", len(broken), len(paths))
+    data = LabelledImages(
+        images=images.reshape(-1, image_size, image_size, 3),
+        labels=labels, class_names=class_names, ids=ids,
+    )
+    summary = {
+        "class_folders": len(class_names),
+        "image_files": len(paths),
+        "images": len(data),
+        "rejected": len(broken),
+        "ignored_non_image": len(ignored) - hidden,
+        "hidden_skipped": hidden,
+        "resized": resized,
+        "converted_to_rgb": converted,
+    }
+    return SourceResult(data=data, rejects=rejects + ignored, summary=summary)
