@@ -66,8 +66,8 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise RuntimeError(
-            f"Cannot read the checkpoint '{path}' ({exc}); delete it or set train.resume to false "
-            f"to train from scratch."
+            f"Cannot read the checkpoint '{path}' ({type(exc).__name__}: it is damaged or not a Classwise "
+            f"checkpoint); delete it or set train.resume to false to train from scratch."
         ) from exc
 
 
