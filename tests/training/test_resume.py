@@ -96,3 +96,16 @@ def test_checkpoint_loads_with_weights_only_and_holds_the_run_state(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="Cannot read the checkpoint.*set train.resume to false"):
         fit(*args, _cfg(tmp_path, epochs=1))
+
+
+def test_fingerprint_follows_training_config_and_data_not_run_length():
+    import numpy as np
+
+    from classwise.training.checkpoint import fingerprint
+
+    labels = np.arange(6)
+    base = fingerprint({"lr": 0.1, "epochs": 4, "progress": True}, labels)
+    assert fingerprint({"lr": 0.1, "epochs": 9, "progress": False}, labels) == base
+    assert fingerprint({"lr": 0.2, "epochs": 4, "progress": True}, labels) != base
+    assert fingerprint({"lr": 0.1, "epochs": 4, "progress": True}, labels[::-1]) != base
+    assert fingerprint({"lr": 0.1}, np.zeros((0, 4, 4, 3), np.uint8)) != fingerprint({"lr": 0.1})

@@ -36,7 +36,7 @@ def fingerprint(config: dict[str, Any], *arrays: np.ndarray) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.reshape(-1).view(np.uint8).data if a.size else b"")
     return h.hexdigest()
 
 
