@@ -22,7 +22,12 @@ def train_model(
     normalization_stats: dict,
     train_params: dict[str, Any],
 ) -> tuple[dict, pd.DataFrame]:
-    """Train on the train subset, validate each epoch; return the best weights and the history."""
+    """Train on the train subset, validate each epoch; return the best weights and the history.
+
+    With ``train.checkpoint_dir`` set (data/06_models/checkpoints in conf/base) every
+    epoch is checkpointed there, and rerunning the same command after a crash or a
+    kill continues from the last complete epoch (``train.resume``).
+    """
     cfg = parse(TrainConfig, train_params, "train")
     train_idx = subset_index(dataset, split, "train")
     val_idx = subset_index(dataset, split, "val")
@@ -37,6 +42,8 @@ def train_model(
         cfg=cfg,
         on_epoch_end=log_epoch,
     )
+    if result.resumed_from:
+        log.info("Epochs 1-%d came from the checkpoint in %s.", result.resumed_from, cfg.checkpoint_dir)
     log.info("Best validation accuracy at epoch %d.", result.best_epoch)
     model = {
         "config": {**result.model_config, "best_epoch": result.best_epoch, "class_names": dataset.class_names},

@@ -1,0 +1,96 @@
+"""Per-epoch checkpoints: written atomically, loaded safely, keyed by a config fingerprint.
+
+A checkpoint holds everything the loop needs to continue as if it had never
+stopped: weights, optimizer state, the epoch, the history so far, the best
+weights, and every random state (python, numpy, torch CPU and CUDA, the loop's
+own generators). Its file name carries a fingerprint of the training
+configuration and the training data, so a changed configuration finds no
+checkpoint and starts fresh (the loop logs that) instead of resuming silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+# Keys that do not change what is trained: how long, where to write, how to show it.
+# ``epochs`` is left out so that raising it continues a finished run.
+NOT_FINGERPRINTED = frozenset({"epochs", "progress", "checkpoint_dir", "resume", "eval_batch_size"})
+
+
+def fingerprint(config: dict[str, Any], *arrays: np.ndarray) -> str:
+    """A short hash of the training configuration (less NOT_FINGERPRINTED) and the data arrays."""
+    h = hashlib.blake2b(digest_size=8)
+    kept = {k: v for k, v in sorted(config.items()) if k not in NOT_FINGERPRINTED}
+    h.update(json.dumps(kept, sort_keys=True, default=str).encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.reshape(-1).view(np.uint8).data if a.size else b"")
+    return h.hexdigest()
+
+
+def checkpoint_path(directory: str | os.PathLike, model: str, fp: str) -> Path:
+    return Path(directory) / f"{model}-{fp}.pt"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` via a temporary file and an atomic rename.
+
+    A kill at any moment leaves either the previous complete checkpoint or the new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` (tensors on the CPU), or None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RuntimeError(
+            f"Cannot read the checkpoint '{path}' ({type(exc).__name__}: it is damaged or not a Classwise "
+            f"checkpoint); delete it or set train.resume to false to train from scratch."
+        ) from exc
+
+
+def capture_rng_states(generator: torch.Generator, host_rng: np.random.Generator) -> dict[str, Any]:
+    """Every random state a training run draws from, in weights_only-loadable types."""
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy_global": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "numpy_host": host_rng.bit_generator.state,
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generator": generator.get_state(),
+    }
+
+
+def restore_rng_states(states: dict[str, Any], generator: torch.Generator, host_rng: np.random.Generator) -> None:
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    name, keys, *rest = states["numpy_global"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    host_rng.bit_generator.state = states["numpy_host"]
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    generator.set_state(states["generator"])
