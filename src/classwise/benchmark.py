@@ -52,14 +52,18 @@ class LoopResult:
 
 
 def seed_shaped_data(n: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random uint8 images and labels with the seed's class imbalance (146..526 a class at full size)."""
+    """Random uint8 images and labels with the seed's class sizes (146..526 a class at full size).
+
+    Pixel values do not change throughput, so noise stands in for images.
+    """
+    from .sources.seed_shape import SEED_LARGEST, SEED_SMALLEST, seed_like_counts
+
+    smallest = min(SEED_SMALLEST, n // classes)
+    largest = max(min(SEED_LARGEST, n - smallest * (classes - 1)), smallest)
+    counts = seed_like_counts(seed, classes, n, smallest, largest, section="benchmark")
     rng = np.random.default_rng(seed)
-    weights = np.linspace(146, 526, classes)
-    counts = np.floor(weights / weights.sum() * n).astype(int)
-    counts[: n - counts.sum()] += 1
-    labels = np.repeat(np.arange(classes), counts)
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    return images, rng.permutation(labels)
+    labels = rng.permutation(np.repeat(np.arange(classes), counts))
+    return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), labels
 
 
 def synchronize(device: torch.device) -> None:
@@ -187,6 +191,42 @@ def usual_loop(
     return step, model, next_batch
 
 
+def ours_loop(
+    model_name: str, model_options: dict, images: np.ndarray, labels: np.ndarray, classes: int,
+    device: torch.device, batch_size: int, compile_model: bool,
+) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
+    """The training core's own step, with the seed's final recipe (crop/flip, CutMix, smoothing, oversampling)."""
+    from .training.loop import TrainConfig, TrainStep, to_device_images
+    from .training.sampling import epoch_indices
+
+    cfg = TrainConfig(
+        model=model_name, model_options=model_options, batch_size=batch_size, weight_decay=5e-4,
+        label_smoothing=0.1, oversample=True, cutmix_p=0.5, cutmix_alpha=1.0, augment="crop_flip",
+        compile=compile_model, progress=False,
+    )
+    generator = torch.Generator(device=device).manual_seed(0)
+    x = to_device_images(images, device)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    train_step = TrainStep(cfg, classes, x, y, [0.49] * 3, [0.25] * 3, device, generator, np.random.default_rng(0))
+    state = {"order": epoch_indices(y, classes, True, generator), "at": 0}
+
+    def next_indices() -> torch.Tensor:
+        if state["at"] + batch_size > len(state["order"]):
+            state["order"], state["at"] = epoch_indices(y, classes, True, generator), 0
+        state["at"] += batch_size
+        return state["order"][state["at"] - batch_size : state["at"]]
+
+    def step() -> None:
+        train_step(next_indices())
+
+    def sample() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = next_indices()
+        return train_step.normalize(x[idx]), y[idx]
+
+    train_step.model.train()
+    return step, train_step.model, sample
+
+
 def measure(
     name: str, step: Callable[[], None], model: nn.Module, sample: Callable[[], tuple[torch.Tensor, torch.Tensor]],
     device: torch.device, batch_size: int, args: argparse.Namespace, peak: float | None,
@@ -224,7 +264,7 @@ def format_table(env: dict[str, Any], args: argparse.Namespace, results: list[Lo
     for r in results:
         share = f"{r.share_of_peak:.1%}" if r.share_of_peak is not None else "-"
         memory = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
-        lines.append(f"| {r.name} | {r.images_per_s:,.0f} | {r.tflops:.1f} | {share} | {memory} |")
+        lines.append(f"| {r.name} | {r.images_per_s:,.0f} | {r.tflops:.3g} | {share} | {memory} |")
     if len(results) == 2 and results[1].images_per_s > 0:
         lines.append("")
         lines.append(f"ours / usual: {results[0].images_per_s / results[1].images_per_s:.2f}x")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 
 from .base import LabelledImages, SourceResult
 
@@ -53,6 +52,8 @@ def load_digits_source(
         raise ValueError(
             f"Parameter 'data.digits.min_fraction' must be in (0, 1], got {min_fraction}."
         )
+    from sklearn.datasets import load_digits  # here, so the package imports without scikit-learn
+
     bunch = load_digits()
     pixels = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]  # N,1,8,8 in [0,1]
     big = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)

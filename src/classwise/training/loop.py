@@ -124,6 +124,61 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
+class TrainStep:
+    """One optimisation step on a batch of indices: gather, augment, CutMix, forward, backward, update.
+
+    The model, optimizer and loss are built here, once, so that ``fit`` and the
+    benchmark (classwise.benchmark) run exactly the same step.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        num_classes: int,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        generator: torch.Generator,
+        host_rng: np.random.Generator,
+    ) -> None:
+        cuda = device.type == "cuda"
+        self.cfg, self.num_classes, self.x_train, self.y_train = cfg, num_classes, x_train, y_train
+        self.device, self.generator, self.host_rng = device, generator, host_rng
+        self.model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
+        if cuda and cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # The compiled wrapper runs the steps; ``model`` keeps the plain state_dict keys.
+        self.forward = torch.compile(self.model) if (cuda and cfg.compile) else self.model
+        # On CUDA the fused SGD kernel updates all parameters in a few launches instead of
+        # several per tensor; the CPU keeps the reference implementation.
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay, fused=True if cuda else None,
+        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
+        self.amp = cfg.amp and cuda
+
+    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Train on the images at ``idx``; return (loss, logits, labels), all still on the device."""
+        cfg = self.cfg
+        xb = augment_batch(self.x_train[idx], cfg.augment, self.generator)
+        yb = self.y_train[idx]
+        target: torch.Tensor = yb
+        if cfg.cutmix_p > 0:
+            xb, target = cutmix(xb, yb, self.num_classes, cfg.cutmix_p, cfg.cutmix_alpha, self.host_rng,
+                                self.generator)
+        with _autocast(self.device, self.amp):
+            logits = self.forward(self.normalize(xb))
+            loss = self.criterion(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss, logits, yb
+
+
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
@@ -207,6 +262,8 @@ def fit(
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
     _note_cuda_only_options(cfg, device)
+    if cuda:  # every batch is 32x32, so cuDNN's per-shape autotuning pays for itself at once
+        torch.backends.cudnn.benchmark = True
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -214,21 +271,12 @@ def fit(
     host_rng = np.random.default_rng(cfg.seed)  # CutMix's per-batch scalars, drawn without a device sync
 
     model_config = {"name": cfg.model, "num_classes": num_classes, "options": dict(cfg.model_options)}
-    model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
-    if cuda and cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    # The compiled wrapper runs the steps; ``model`` keeps the plain state_dict keys.
-    forward = torch.compile(model) if (cuda and cfg.compile) else model
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-    )
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    val_criterion = nn.CrossEntropyLoss(reduction="sum")
-    normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
-    amp = cfg.amp and cuda
-
     x_train = to_device_images(train_images, device)
     y_train = torch.from_numpy(np.asarray(train_labels, dtype=np.int64)).to(device)
+    step_fn = TrainStep(cfg, num_classes, x_train, y_train, mean, std, device, generator, host_rng)
+    model, optimizer, normalize, amp = step_fn.model, step_fn.optimizer, step_fn.normalize, step_fn.amp
+    val_criterion = nn.CrossEntropyLoss(reduction="sum")
+
     x_val = to_device_images(val_images, device)
     y_val = torch.from_numpy(np.asarray(val_labels, dtype=np.int64)).to(device)
     n = len(y_train)
@@ -263,17 +311,7 @@ def fit(
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single image
                 continue
-            xb = augment_batch(x_train[idx], cfg.augment, generator)
-            yb = y_train[idx]
-            target: torch.Tensor = yb
-            if cfg.cutmix_p > 0:
-                xb, target = cutmix(xb, yb, num_classes, cfg.cutmix_p, cfg.cutmix_alpha, host_rng, generator)
-            with _autocast(device, amp):
-                logits = forward(normalize(xb))
-                loss = criterion(logits, target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits, yb = step_fn(idx)
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
