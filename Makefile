@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed-stamp
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
+# See src/classwise/__init__.py: spinning OpenMP threads stall torch when a core is busy.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test install viz mlflow-ui clean
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +48,18 @@ def small_images() -> LabelledImages:
     return make_images([40, 30, 25, 60])
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A throwaway copy of the project (conf, pyproject, src) so runs write only there."""
-    root = tmp_path / "project"
-    root.mkdir()
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """The kedro CLI as a user types it (``kedro(root, "run", "--pipelines=data")``), no stdin."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args], cwd=project, env=env,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+    )
+
+
+def copy_project(root: Path) -> Path:
+    """Copy the project (conf, pyproject, src) to ``root`` so that runs write only there."""
+    root.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     shutil.copy(PROJECT_ROOT / ".telemetry", root)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
@@ -58,3 +67,20 @@ def project_copy(tmp_path: Path) -> Path:
     # Kedro wants the source folder inside the project root, so copy it (it is small).
     shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A throwaway copy of the project, so runs write only there."""
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny test networks train fastest on one thread; in-process tests use one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,26 +1,17 @@
 """`kedro run` as a user types it, in a throwaway copy of the project, tracked in MLflow (SQLite)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 
+from tests.conftest import kedro
+
 TINY = ",".join([
     "train.epochs=2", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
 ])
-
-
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env,
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
-    )
 
 
 def runs(project: Path) -> list:
@@ -30,7 +21,7 @@ def runs(project: Path) -> list:
 
 
 def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
-    proc = kedro(project_copy, "--pipelines=train", f"--params={TINY}")
+    proc = kedro(project_copy, "run", "--pipelines=train", f"--params={TINY}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = project_copy / "data"
     for path in [
@@ -60,7 +51,7 @@ def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
 
 
 def test_a_failing_run_ends_failed_in_mlflow(project_copy):
-    proc = kedro(project_copy, "--pipelines=train", "--params=data.source=nope")
+    proc = kedro(project_copy, "run", "--pipelines=train", "--params=data.source=nope")
     assert proc.returncode != 0
     assert "Unknown data source 'nope'" in proc.stdout + proc.stderr
     _, found = runs(project_copy)

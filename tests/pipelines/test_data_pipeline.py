@@ -14,7 +14,7 @@ from PIL import Image
 
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.data.nodes import count_split
-from tests.test_end_to_end import kedro
+from tests.conftest import kedro
 
 
 class KeptDataset(MemoryDataset):
@@ -78,7 +78,7 @@ def test_kedro_run_data_on_a_users_folder_tracked_in_mlflow(project_copy, tmp_pa
     monkeypatch.setenv("COLUMNS", "400")  # so rich does not wrap the log line checked below
     make_folder(tmp_path / "my images")
     root = tmp_path / "my images"
-    proc = kedro(project_copy, "--pipelines=data",
+    proc = kedro(project_copy, "run", "--pipelines=data",
                  f"--params=data.source=image_folder,data.root={root},split.val_per_class=2,"
                  "split.test_per_class=2,data.image_folder.workers=2")
     assert proc.returncode == 0, proc.stderr[-3000:]

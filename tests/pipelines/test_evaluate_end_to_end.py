@@ -5,10 +5,7 @@ agree with predictions.parquet, the notebook runs headless, and `kedro viz build
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -21,7 +18,7 @@ from PIL import Image
 from scipy import stats
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, copy_project, kedro
 
 # A run just long enough to give a model whose F1 differs between classes.
 TINY = ",".join([
@@ -35,27 +32,10 @@ REBUILT = ["metrics.json", "per_class_report.csv", "f1_size_correlation.json", "
            "top_confusions.csv", *FIGURES[1:]]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-
-
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args], cwd=project, env=_env(),
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A project copy (as tests/conftest.py's project_copy) holding a tiny trained model."""
-    root = tmp_path_factory.mktemp("evaluate") / "project"
-    root.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copy(PROJECT_ROOT / ".telemetry", root)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    root = copy_project(tmp_path_factory.mktemp("evaluate") / "project")
     # Training and the class distribution only: the evaluate pipeline below makes the rest.
     proc = kedro(root, "run", "--pipelines=train", "--to-nodes=train_model,summarize_class_distribution",
                  f"--params={TINY}")

@@ -10,7 +10,6 @@ from classwise.config import ConfigError
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.data.nodes import ingest_images, summarize_class_distribution, validate_dataset
 from classwise.pipelines.evaluate.nodes import build_per_class_report, compute_metrics
-from classwise.sources import LabelledImages
 
 TINY_TRAIN = {
     "model": "preact_resnet18", "model_options": {"width": 4}, "epochs": 1, "batch_size": 32,
