@@ -49,7 +49,11 @@ def small_images() -> LabelledImages:
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """A throwaway copy of the project (conf, pyproject, src) so runs write only there."""
-    root = tmp_path / "project"
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(root: Path) -> Path:
+    """Copy conf, pyproject and src into ``root`` (also for module-scoped fixtures)."""
     root.mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     shutil.copy(PROJECT_ROOT / ".telemetry", root)

@@ -8,5 +8,7 @@ from kedro.pipeline import Pipeline
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines["train"]
+    # Kedro 1.7 loads only the pipelines a run asks for, so "train" is absent from `--pipelines=data`.
+    if "train" in pipelines:
+        pipelines["__default__"] = pipelines["train"]
     return pipelines
