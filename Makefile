@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: run test install viz mlflow-ui clean
+.PHONY: run test install viz mlflow-ui ablation-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 viz: $(STAMP)
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+
+# The seed's ablation ladder at its quick scale (tiny widths, the demo digits, CPU).
+ablation-quick: $(STAMP)
+	$(BIN)/python -m classwise.ablation --scale quick
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
