@@ -13,7 +13,7 @@ export MPLBACKEND := Agg
 # See src/classwise/__init__.py: spinning OpenMP threads stall torch when a core is busy.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test install viz mlflow-ui clean
+.PHONY: run test install viz mlflow-ui ablation-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 
 viz: $(STAMP)
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+
+# The seed's ablation ladder at its quick scale (tiny widths, the demo digits, CPU).
+ablation-quick: $(STAMP)
+	$(BIN)/python -m classwise.ablation --scale quick
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1

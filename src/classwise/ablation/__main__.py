@@ -1,0 +1,88 @@
+"""``python -m classwise.ablation``: run the ablation ladder from the project root.
+
+Exit status: 0 when every step finished, 1 when a step (or the shared data
+stages) failed, 2 when the command or the ladder's configuration is wrong.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from omegaconf import OmegaConf
+
+from classwise.config import ConfigError
+
+
+def _split_items(text: str) -> list[str]:
+    """Split on commas outside brackets, so that ``train.milestones=[60,90]`` stays one item."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    return [i.strip() for i in items if i.strip()]
+
+
+def parse_params(text: str | None) -> dict[str, Any]:
+    """``a.b=1,c=[1,2]`` -> {'a.b': 1, 'c': [1, 2]}, values typed as ``kedro run --params`` types them."""
+    params: dict[str, Any] = {}
+    for item in _split_items(text or ""):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{item}' must look like key=value, e.g. train.epochs=3.", param_hint="--params")
+        params[key.strip()] = OmegaConf.to_container(OmegaConf.from_dotlist([f"value={value}"]))["value"]
+    return params
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _show(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(no overrides)"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--scale", default=None, help="Scale to run (conf: ablation.scales); default: ablation.scale.")
+@click.option("--steps", default=None, help="Comma-separated steps to run (default: the whole ladder).")
+@click.option("--env", "-e", default=None, help="Kedro configuration environment, as for `kedro run`.")
+@click.option("--params", default=None, help="Overrides for the data stage and every step, e.g. train.device=cuda.")
+@click.option("--dry-run", is_flag=True, help="List the runs and their overrides; train nothing.")
+@click.option("--project-path", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd,
+              help="Project root (default: the current folder).")
+def main(scale: str | None, steps: str | None, env: str | None, params: str | None, dry_run: bool,
+         project_path: Path) -> None:
+    """Run the seed's ablation ladder: one MLflow run a step under one parent run."""
+    from .runner import plan_ladder, run_ladder  # imports Kedro and MLflow; keep --help fast
+
+    signal.signal(signal.SIGTERM, _interrupt)  # so that a killed ladder marks its open runs KILLED
+
+    only = _split_items(steps) if steps else None
+    overrides = parse_params(params)
+    try:
+        if dry_run:
+            scale_name, common, runs = plan_ladder(project_path, scale, env, only)
+            common = {**common, **overrides}
+            click.echo(f"Scale '{scale_name}': {len(runs)} runs; every run and the data stage: {_show(common)}")
+            for run in runs:
+                own = {k: v for k, v in run.overrides.items() if k not in common or common[k] != v}
+                click.echo(f"  {run.name}: {run.changes}\n      {_show(own)}")
+            return
+        result = run_ladder(project_path, scale, env, overrides, only)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

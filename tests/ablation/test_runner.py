@@ -1,0 +1,183 @@
+"""The ladder end to end, as a user runs it, in a throwaway copy of the project.
+
+One tiny ladder (two epochs of a width-4 network; a step with an unknown model in
+the middle) runs once for the module; the tests read it back the way a person
+would: through MlflowClient on the SQLite store, and through `mlflow server`'s
+REST API, which is what the MLflow UI reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.conftest import copy_project
+
+TINY_LADDER = """
+ablation:
+  scale: tiny
+  scales:
+    tiny:
+      description: the smallest ladder
+      overrides: {train.epochs: 2, train.milestones: [1], train.progress: false, train.batch_size: 128,
+                  train.model_options: {width: 4}}
+      steps:
+        - {name: baseline, changes: "width 4, no augmentation", overrides: {train.augment: none, train.weight_decay: 0.0}}
+        - {name: broken, extends: baseline, changes: "a model that does not exist", overrides: {train.model: no_such_net}}
+        - {name: weight_decay, extends: baseline, changes: "+ weight decay",
+           sweep: {key: train.weight_decay, values: [5.0e-4, 1.0e-3]}}
+"""
+STEPS = ["baseline", "broken", "weight_decay_5e-4", "weight_decay_1e-3"]
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("ablation") / "project")
+    (project / "conf" / "local" / "parameters_ablation.yml").write_text(TINY_LADDER)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "classwise.ablation"], cwd=project, env=env,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+    )
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("classwise")
+    runs = client.search_runs([experiment.experiment_id])
+    return project, proc, client, experiment, runs
+
+
+def _parent_and_children(runs):
+    parents = [r for r in runs if r.data.tags.get("ablation.role") == "parent"]
+    assert len(parents) == 1, [r.info.run_name for r in runs]
+    parent = parents[0]
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    return parent, children
+
+
+def test_one_nested_run_a_step_and_a_failing_step_does_not_stop_the_ladder(ladder):
+    project, proc, client, _, runs = ladder
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output[-3000:]
+    assert "Unknown model 'no_such_net'" in output
+    parent, children = _parent_and_children(runs)
+    assert len(runs) == 1 + len(STEPS)
+    assert sorted(children) == sorted(STEPS)
+    ablation_id = parent.data.tags["ablation"]
+    assert parent.info.status == "FAILED" and parent.data.tags["ablation.failed_steps"] == "broken"
+    for name, run in children.items():
+        assert run.data.tags["ablation"] == ablation_id and run.data.tags["ablation.scale"] == "tiny"
+        assert run.info.status == ("FAILED" if name == "broken" else "FINISHED"), name
+    # The steps ran in ladder order, the failing one in the middle.
+    assert sorted(children, key=lambda n: children[n].info.start_time) == STEPS
+    assert "no_such_net" in children["broken"].data.tags["ablation.error"]
+
+
+def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
+    _, _, client, _, runs = ladder
+    parent, children = _parent_and_children(runs)
+    expected_decay = {"baseline": "0.0", "weight_decay_5e-4": "0.0005", "weight_decay_1e-3": "0.001"}
+    for name, decay in expected_decay.items():
+        run = children[name]
+        params = run.data.params
+        assert params["train.model"] == "preact_resnet18" and params["train.weight_decay"] == decay
+        assert params["train.model_options.width"] == "4" and params["train.epochs"] == "2"
+        assert "data.source" not in params  # the shared data stages ran once, in the parent run
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == [1, 2]
+        assert {"final.val_top1", "final.test_macro_f1", "ablation.wall_seconds"} <= set(run.data.metrics)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+        assert {"reports/metrics.json", "reports/per_class_report.csv"} <= artifacts
+    assert children["broken"].data.params["train.model"] == "no_such_net"
+    assert parent.data.params["data.source"] == "digits"
+
+
+def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
+    project, _, client, _, runs = ladder
+    parent, children = _parent_and_children(runs)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "ablation")}
+    assert artifacts == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png"}
+    table = pd.read_csv(project / "data/08_reporting/ablation/ablation_summary.csv")
+    assert table["step"].tolist() == STEPS
+    assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED"]
+    finished = table[table["status"] == "FINISHED"]
+    assert finished[["train_accuracy", "val_accuracy", "test_accuracy", "val_macro_f1"]].notna().all().all()
+    assert table.loc[1, ["val_accuracy", "test_accuracy"]].isna().all()
+    baseline = children["baseline"]
+    assert table.loc[0, "val_accuracy"] == pytest.approx(baseline.data.metrics["final.val_top1"])
+    assert table.loc[0, "run_id"] == baseline.info.run_id
+    markdown = (project / "data/08_reporting/ablation/ablation_summary.md").read_text()
+    assert all(f"| {step} |" in markdown for step in STEPS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder, tmp_path):
+    project, _, _, experiment, runs = ladder
+    parent, _ = _parent_and_children(runs)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so that its workers stop with it
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            assert server.poll() is None, "mlflow server exited before it answered"
+            assert time.monotonic() < deadline, "mlflow server did not answer within 90 s"
+            time.sleep(0.5)
+        found = _post(
+            f"{base}/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [experiment.experiment_id],
+             "filter": f"tags.ablation = '{parent.data.tags['ablation']}'", "max_results": 100},
+        )["runs"]
+        by_name = {r["info"]["run_name"]: r for r in found}
+        assert sorted(by_name) == sorted([parent.info.run_name, *STEPS])
+        for name in STEPS:
+            tags = {t["key"]: t["value"] for t in by_name[name]["data"]["tags"]}
+            assert tags["mlflow.parentRunId"] == parent.info.run_id
+            assert by_name[name]["info"]["status"] == ("FAILED" if name == "broken" else "FINISHED")
+        params = {p["key"]: p["value"] for p in by_name["weight_decay_1e-3"]["data"]["params"]}
+        assert params["train.weight_decay"] == "0.001"
+        metrics = {m["key"] for m in by_name["baseline"]["data"]["metrics"]}
+        assert {"val_accuracy", "final.test_top1"} <= metrics
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        except ProcessLookupError:
+            pass
