@@ -67,9 +67,11 @@ class TorchModelDataset(AbstractDataset[dict, dict]):
         except FileNotFoundError:
             raise
         except Exception as exc:
+            # One sentence; torch's own multi-line text stays on the chained exception.
             raise DatasetError(
-                f"Cannot load model weights from '{self._filepath}' ({exc}); retrain with "
-                f"'kedro run --pipelines=train' to write a fresh file."
+                f"Cannot load model weights from '{self._filepath}' ({type(exc).__name__}: it is damaged "
+                f"or not a weights-only model file); retrain with 'kedro run --pipelines=train' to write "
+                f"a fresh file."
             ) from exc
         if not isinstance(blob, dict) or not {"config", "state_dict"} <= set(blob):
             raise DatasetError(
