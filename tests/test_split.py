@@ -1,8 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from classwise.config import ConfigError
-from classwise.split import SplitConfig, split_table, subset_index
+from classwise.split import SplitConfig, dataset_rows, split_table, subset_index
 
 
 def test_per_class_counts_and_disjoint_subsets(small_images):
@@ -74,3 +75,14 @@ def test_fraction_too_large_for_a_class_names_it():
 def test_bad_split_parameters_are_one_sentence(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SplitConfig(**kwargs)
+
+
+def test_an_id_the_dataset_lacks_is_named_with_the_fix(small_images):
+    split = split_table(small_images, SplitConfig(val_per_class=2, test_per_class=2))
+    split.loc[(split["subset"] == "val").idxmax(), "id"] = "ghost.png"
+    with pytest.raises(ValueError, match=r"The split names image 'ghost.png', which the dataset does not hold; "
+                                         r"rerun the data pipeline \(kedro run --pipelines=data\)"):
+        subset_index(small_images, split, "val")
+    with pytest.raises(ValueError, match=r"predictions.parquet names image 'nope'.*pipelines=evaluate'"):
+        dataset_rows(small_images, pd.Series([small_images.ids[0], "nope"]), "predictions.parquet",
+                     "rerun 'kedro run --pipelines=evaluate'")

@@ -106,14 +106,21 @@ def split_table(data: LabelledImages, cfg: SplitConfig) -> pd.DataFrame:
     )
 
 
+def dataset_rows(data: LabelledImages, ids: pd.Series, named_by: str, fix: str) -> np.ndarray:
+    """Row indices into ``data`` of the images ``ids``; one sentence naming the first unknown id.
+
+    ``named_by`` says what listed the ids and ``fix`` what command makes it match the dataset.
+    """
+    index = pd.Index(data.ids).get_indexer(ids)
+    if (index < 0).any():
+        missing = pd.Series(ids)[index < 0].iloc[0]
+        raise ValueError(
+            f"{named_by} names image '{missing}', which the dataset does not hold; {fix} so the two match."
+        )
+    return index
+
+
 def subset_index(data: LabelledImages, split: pd.DataFrame, subset: str) -> np.ndarray:
     """Row indices into ``data`` of the images the split puts in ``subset``."""
     ids = split.loc[split["subset"] == subset, "id"]
-    index = pd.Index(data.ids).get_indexer(ids)
-    if (index < 0).any():
-        missing = ids[index < 0].iloc[0]
-        raise ValueError(
-            f"The split names image '{missing}', which the dataset does not hold; "
-            f"rerun the data pipeline (kedro run --pipelines=data) so the two match."
-        )
-    return index
+    return dataset_rows(data, ids, "The split", "rerun the data pipeline (kedro run --pipelines=data)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import mlflow
 
 
@@ -15,3 +17,11 @@ def log_epoch(row: dict[str, float]) -> None:
         return
     epoch = int(row["epoch"])
     mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=epoch)
+
+
+def as_logged_metrics(values: Mapping[str, float | None]) -> dict[str, dict[str, float]]:
+    """Single values in the shape kedro-mlflow's MlflowMetricsHistoryDataset logs (step 0).
+
+    MLflow metrics cannot be null, so an undefined value (None) is left out, not logged as 0.
+    """
+    return {name: {"value": float(value), "step": 0} for name, value in values.items() if value is not None}

@@ -15,16 +15,12 @@ from classwise.sources import DataConfig, LabelledImages, load_source
 from classwise.sources.duplicates import find_duplicates
 from classwise.split import SUBSETS, SplitConfig, check_class_sizes, split_table, subset_index
 from classwise.stats import NormalizationConfig, normalization_stats
+from classwise.tracking import as_logged_metrics
 
 log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ["path", "action", "reason"]
 LABEL_NOISE_COLUMNS = ["id", "label", "true_label", "class_name", "true_class_name"]
-
-
-def _as_metrics(counts: dict[str, int]) -> dict[str, dict[str, float]]:
-    """Counts in the shape kedro-mlflow's metrics dataset logs (one value, step 0)."""
-    return {name: {"value": float(value), "step": 0} for name, value in counts.items()}
 
 
 def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataFrame, pd.DataFrame, dict]:
@@ -46,7 +42,7 @@ def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataF
     label_noise = pd.DataFrame(result.label_noise, columns=LABEL_NOISE_COLUMNS)
     counts = {**result.summary, "images": len(result.data), "classes": result.data.num_classes,
               "rejected_files": n_rejected, "ignored_files": n_ignored, "labels_flipped": len(label_noise)}
-    return result.data, rejects, label_noise, _as_metrics(counts)
+    return result.data, rejects, label_noise, as_logged_metrics(counts)
 
 
 def validate_dataset(ingested: LabelledImages, split_params: dict[str, Any]) -> LabelledImages:
@@ -103,7 +99,7 @@ def count_split(split: pd.DataFrame) -> dict:
         if s in per_class:
             counts[f"{s}_smallest_class"] = int(per_class[s].min())
             counts[f"{s}_largest_class"] = int(per_class[s].max())
-    return _as_metrics(counts)
+    return as_logged_metrics(counts)
 
 
 def compute_normalization_stats(

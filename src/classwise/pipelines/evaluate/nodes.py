@@ -29,7 +29,8 @@ from classwise.evaluation.figures import (
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.models import build_model
 from classwise.sources import LabelledImages
-from classwise.split import SUBSETS, subset_index
+from classwise.split import SUBSETS, dataset_rows, subset_index
+from classwise.tracking import as_logged_metrics
 from classwise.training import predict_proba
 
 log = logging.getLogger(__name__)
@@ -136,12 +137,12 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
     metrics = {s: metrics[s] for s in SUBSETS if s in metrics}
     for subset, values in metrics.items():
         log.info("%s: %s", subset, ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "n_images"))
-    flat = {
-        f"{subset}_{name}": {"value": float(value), "step": 0}
+    flat = as_logged_metrics({
+        f"{subset}_{name}": value
         for subset, values in metrics.items()
         for name, value in values.items()
         if name != "n_images"
-    }
+    })
     return metrics, flat
 
 
@@ -173,15 +174,14 @@ def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params
         cfg.correlation_subset, result["n_classes"], result["pearson_r"], interval, result["spearman_rho"],
         len(low), cfg.f1_threshold, (": " + ", ".join(f"{c['class']} ({c['f1']:.2f})" for c in low)) if low else ".",
     )
-    # MLflow metrics cannot be null: an undefined correlation is left out, not logged as 0.
-    numbers = {
+    # An undefined correlation (None) is left out of MLflow, not logged as 0.
+    flat = as_logged_metrics({
         "f1_size_pearson_r": result["pearson_r"],
         "f1_size_pearson_r_ci_low": result["pearson_r_ci_low"],
         "f1_size_pearson_r_ci_high": result["pearson_r_ci_high"],
         "f1_size_spearman_rho": result["spearman_rho"],
         "classes_below_f1_threshold": len(low),
-    }
-    flat = {k: {"value": float(v), "step": 0} for k, v in numbers.items() if v is not None}
+    })
     return result, flat
 
 
@@ -224,12 +224,7 @@ def plot_misclassified(
     rows = _subset_rows(predictions, cfg.confusion_subset)
     wrong = rows[rows["label"] != rows["predicted"]].sort_values(["confidence", "id"], ascending=[False, True])
     wrong = wrong.head(cfg.misclassified_images)
-    index = pd.Index(dataset.ids).get_indexer(wrong["id"])
-    if (index < 0).any():
-        raise ValueError(
-            f"predictions.parquet names image '{wrong['id'].iloc[int(np.argmax(index < 0))]}', which the dataset "
-            f"does not hold; rerun 'kedro run --pipelines=evaluate' so the two match."
-        )
+    index = dataset_rows(dataset, wrong["id"], "predictions.parquet", "rerun 'kedro run --pipelines=evaluate'")
     names = dataset.class_names
     return misclassified_figure(
         dataset.images[index],
