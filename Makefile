@@ -41,4 +41,4 @@ mlflow-ui: $(STAMP)
 
 clean:
 	find data -type f ! -name .gitkeep -delete
-	rm -f mlflow.db
+	rm -rf mlflow.db mlruns mlartifacts build

@@ -59,7 +59,7 @@ import numpy as np
 from classwise.training import TrainConfig, fit
 x = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
 y = np.arange(40) % 4
-cfg = TrainConfig(model_options={"width": 4}, epochs=1, batch_size=16, device="cpu", progress=False,
+cfg = TrainConfig(model="preact_resnet18", model_options={"width": 4}, epochs=1, batch_size=16, device="cpu", progress=False,
                   cutmix_p=0.5, oversample=True, augment="seed_heavy")
 fit(x, y, x[:8], y[:8], 4, [0.5] * 3, [0.25] * 3, cfg)
 print("core ok")

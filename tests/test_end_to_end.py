@@ -1,6 +1,7 @@
 """`kedro run` as a user types it, in a throwaway copy of the project, tracked in MLflow (SQLite)."""
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,15 @@ def runs(project: Path) -> list:
 def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
     proc = kedro(project_copy, "run", "--pipelines=train", f"--params={TINY}")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    console = proc.stdout + proc.stderr
+    lines = console.splitlines()
+    # A console worth reading: no third-party warnings or catalog chatter, a summary at the end.
+    assert "Warning" not in console and "Traceback" not in console, console[:3000]
+    assert "Loading data from" not in console and "Completed node" not in console
+    assert len(lines) <= 60, console
+    tail = "\n".join(lines[-15:])
+    assert re.search(r"test  top-1 \d\.\d{3}   macro-F1 \d\.\d{3}", tail), tail
+    assert "classes under F1 0.50" in tail and "F1 vs class size: Pearson r" in tail
     data = project_copy / "data"
     for path in [
         "02_intermediate/dataset.npz", "02_intermediate/rejected_images.csv", "03_primary/split.parquet",
@@ -40,6 +50,12 @@ def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
     assert len(found) == 1
     run = found[0]
     assert run.info.status == "FINISHED"
+    assert f"MLflow run {run.info.run_id}" in tail and f"/runs/{run.info.run_id}" in tail
+    # MLflow that reads well: a name that says what ran, the headline numbers as the description,
+    # no object reprs among the tags.
+    assert re.fullmatch(r"train-preact_resnet18-\d{8}-\d{6}", run.info.run_name), run.info.run_name
+    assert f"test  top-1 {metrics['test']['top1']:.3f}" in run.data.tags["mlflow.note.content"]
+    assert not [v for v in run.data.tags.values() if " object at 0x" in v]
     assert run.data.params["train.epochs"] == "2" and run.data.params["data.source"] == "digits"
     assert run.data.params["train.model_options.width"] == "8"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
@@ -50,9 +66,38 @@ def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
             "model/model.pt"} <= artifacts
 
 
-def test_a_failing_run_ends_failed_in_mlflow(project_copy):
-    proc = kedro(project_copy, "run", "--pipelines=train", "--params=data.source=nope")
-    assert proc.returncode != 0
-    assert "Unknown data source 'nope'" in proc.stdout + proc.stderr
+    # Fewer epochs than the checkpoint holds: trained beside it, and said so in one line.
+    shorter = kedro(project_copy, "run", "--pipelines=train", f"--params={TINY},train.epochs=1")
+    assert shorter.returncode == 0, shorter.stderr[-3000:]
+    assert "more than train.epochs = 1: it is kept" in shorter.stdout
+    assert len(list((data / "06_models/checkpoints").glob("*.pt"))) == 2
+
+
+def test_a_failing_run_ends_failed_in_mlflow_with_one_sentence(project_copy):
+    proc = kedro(project_copy, "run", "--pipelines=train", "--params=data.source=image_folder,data.root=no/such")
+    assert proc.returncode == 2
+    assert "Error: Image folder 'no/such' (parameter 'data.root') does not exist" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
     _, found = runs(project_copy)
     assert [r.info.status for r in found] == ["FAILED"]
+    verbose = kedro(project_copy, "run", "--verbose", "--params=data.source=image_folder,data.root=no/such")
+    assert verbose.returncode != 0 and "Traceback" in verbose.stdout + verbose.stderr
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["--params=train.modle=x"], "Unknown parameter 'train.modle'; known keys of 'train' are:"),
+    (["--params=train.lr=fast"], "Parameter 'train.lr' must be float, got 'fast'"),
+    (["--params=train.epochs=0"], "Parameter 'train.epochs' is 0; it must be 1 or more."),
+    (["--params=evaluate.f1_treshold=0.3"], "Unknown parameter 'evaluate.f1_treshold'"),
+    (["--params=data.source=nope"], "Unknown data source 'nope' in parameter 'data.source'"),
+    (["--pipelines=evaluat"], "Unknown pipeline 'evaluat'; the pipelines are: data, evaluate, train"),
+])
+def test_a_refused_parameter_or_pipeline_stops_before_any_run(project_copy, args, sentence):
+    proc = kedro(project_copy, "run", *args)
+    assert proc.returncode == 2
+    assert f"Error: {sentence}" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert len((proc.stdout + proc.stderr).strip().splitlines()) == 1, proc.stdout + proc.stderr
+    assert not (project_copy / "data" / "02_intermediate" / "dataset.npz").exists()  # nothing ran
+    if (project_copy / "mlflow.db").exists():
+        assert runs(project_copy)[1] == []  # and no MLflow run was opened

@@ -196,28 +196,29 @@ def ours_loop(
     device: torch.device, batch_size: int, compile_model: bool,
 ) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
     """The training core's own step, with the seed's final recipe (crop/flip, CutMix, smoothing, oversampling)."""
-    from .training.loop import TrainConfig, TrainStep, to_device_images
-    from .training.sampling import epoch_indices
+    from .inference import to_device_images
+    from .training import DeviceBatches, TrainConfig, TrainStep
 
-    cfg = TrainConfig(
-        model=model_name, model_options=model_options, batch_size=batch_size, weight_decay=5e-4,
-        label_smoothing=0.1, oversample=True, cutmix_p=0.5, cutmix_alpha=1.0, augment="crop_flip",
-        compile=compile_model, progress=False,
-    )
+    # TrainConfig's defaults are the study's final recipe.
+    cfg = TrainConfig(model=model_name, model_options=model_options, batch_size=batch_size, compile=compile_model,
+                      progress=False)
     generator = torch.Generator(device=device).manual_seed(0)
     x = to_device_images(images, device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
-    train_step = TrainStep(cfg, classes, x, y, [0.49] * 3, [0.25] * 3, device, generator, np.random.default_rng(0))
-    state = {"order": epoch_indices(y, classes, True, generator), "at": 0}
+    batches = DeviceBatches(x, y, classes, batch_size, cfg.augment, cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha,
+                            generator, np.random.default_rng(0))
+    train_step = TrainStep(cfg, classes, [0.49] * 3, [0.25] * 3, device)
+    state = {"order": batches.order(), "at": 0}
 
     def next_indices() -> torch.Tensor:
         if state["at"] + batch_size > len(state["order"]):
-            state["order"], state["at"] = epoch_indices(y, classes, True, generator), 0
+            state["order"], state["at"] = batches.order(), 0
         state["at"] += batch_size
         return state["order"][state["at"] - batch_size : state["at"]]
 
     def step() -> None:
-        train_step(next_indices())
+        xb, target, _ = batches.batch(next_indices())
+        train_step(xb, target)
 
     def sample() -> tuple[torch.Tensor, torch.Tensor]:
         idx = next_indices()
@@ -291,7 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from .training.loop import resolve_device
+    from .inference import resolve_device
 
     args = parse_args(argv)
     device = resolve_device(args.device)

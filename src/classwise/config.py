@@ -37,12 +37,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        errors = []
         for option in get_args(tp):
             try:
                 return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                continue
         raise _wrong_type(key, value, tp)
     if tp is type(None):
         if value is None:
@@ -118,7 +117,3 @@ def parse(cls: type[T], params: Mapping[str, Any] | None, section: str) -> T:
             raise ConfigError(f"Parameter '{key}' is required; set it in conf/base/parameters_*.yml.")
     return cls(**kwargs)
 
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """The dataclass as a plain dict (for logging, checkpoints and round trips)."""
-    return dataclasses.asdict(obj)

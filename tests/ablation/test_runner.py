@@ -34,7 +34,8 @@ ablation:
                   train.model_options: {width: 4}}
       steps:
         - {name: baseline, changes: "width 4, no augmentation", overrides: {train.augment: none, train.weight_decay: 0.0}}
-        - {name: broken, extends: baseline, changes: "a model that does not exist", overrides: {train.model: no_such_net}}
+        - {name: broken, extends: baseline, changes: "a WRN depth that cannot be built",
+           overrides: {train.model: wrn, train.model_options: {depth: 27, widen: 1, width: 4}}}
         - {name: weight_decay, extends: baseline, changes: "+ weight decay",
            sweep: {key: train.weight_decay, values: [5.0e-4, 1.0e-3]}}
 """
@@ -68,7 +69,7 @@ def test_one_nested_run_a_step_and_a_failing_step_does_not_stop_the_ladder(ladde
     project, proc, client, _, runs = ladder
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output[-3000:]
-    assert "Unknown model 'no_such_net'" in output
+    assert "WRN depth must be 6n + 4" in output
     parent, children = _parent_and_children(runs)
     assert len(runs) == 1 + len(STEPS)
     assert sorted(children) == sorted(STEPS)
@@ -79,7 +80,7 @@ def test_one_nested_run_a_step_and_a_failing_step_does_not_stop_the_ladder(ladde
         assert run.info.status == ("FAILED" if name == "broken" else "FINISHED"), name
     # The steps ran in ladder order, the failing one in the middle.
     assert sorted(children, key=lambda n: children[n].info.start_time) == STEPS
-    assert "no_such_net" in children["broken"].data.tags["ablation.error"]
+    assert "WRN depth must be 6n + 4" in children["broken"].data.tags["ablation.error"]
 
 
 def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
@@ -97,7 +98,7 @@ def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
         assert {"final.val_top1", "final.test_macro_f1", "ablation.wall_seconds"} <= set(run.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
         assert {"reports/metrics.json", "reports/per_class_report.csv"} <= artifacts
-    assert children["broken"].data.params["train.model"] == "no_such_net"
+    assert children["broken"].data.params["train.model"] == "wrn"
     assert parent.data.params["data.source"] == "digits"
 
 
@@ -180,3 +181,20 @@ def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder, tmp_path
             server.wait(timeout=10)
         except ProcessLookupError:
             pass
+
+
+def test_a_step_with_a_refused_parameter_stops_the_ladder_before_any_run(tmp_path):
+    project = copy_project(tmp_path / "project")
+    (project / "conf" / "local" / "parameters_ablation.yml").write_text(
+        TINY_LADDER.replace("train.model: wrn, train.model_options: {depth: 27, widen: 1, width: 4}",
+                            "train.model: no_such_net"))
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "classwise.ablation"], cwd=project, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 2
+    assert "Error: Ablation step 'broken': Parameter 'train.model' is 'no_such_net'" in proc.stderr
+    assert not (project / "data" / "02_intermediate" / "dataset.npz").exists()
+    if (project / "mlflow.db").exists():
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("classwise")
+        assert experiment is None or not client.search_runs([experiment.experiment_id])

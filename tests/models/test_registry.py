@@ -68,7 +68,7 @@ def test_se_and_preact_are_options_of_one_wrn():
     assert _count(se) > _count(plain)
     assert _count(build_model("se_wrn_28_10", 10, depth=10, widen=1)) == _count(
         build_model("wrn", 10, depth=10, widen=1, se_reduction=16))
-    assert build_model("wrn", 10, depth=16, widen=4) is not None
+    assert _count(build_model("wrn", 10, depth=16, widen=4)) > _count(build_model("wrn", 10, depth=10, widen=4))
 
 
 def test_unknown_model_and_bad_options_are_clear_errors():

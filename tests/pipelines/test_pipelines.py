@@ -13,7 +13,8 @@ from classwise.pipelines.evaluate.nodes import build_per_class_report, compute_m
 
 TINY_TRAIN = {
     "model": "preact_resnet18", "model_options": {"width": 4}, "epochs": 1, "batch_size": 32,
-    "lr": 0.05, "augment": "none", "device": "cpu", "progress": False,
+    "lr": 0.05, "augment": "none", "device": "cpu", "progress": False, "milestones": [],
+    "weight_decay": 0.0, "label_smoothing": 0.0, "oversample": False, "cutmix_p": 0.0,
 }
 SPLIT = {"val_per_class": 3, "test_per_class": 3, "seed": 0}
 

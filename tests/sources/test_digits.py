@@ -32,7 +32,7 @@ def test_keep_counts_span_the_requested_fractions():
 
 def test_unknown_source_lists_the_known_ones():
     with pytest.raises(ConfigError, match="Unknown data source 'nope'.*digits"):
-        load_source(DataConfig(source="nope"))
+        DataConfig(source="nope")
     assert "digits" in available_sources()
 
 

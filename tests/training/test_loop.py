@@ -10,7 +10,8 @@ from tests.conftest import make_images
 
 def _tiny(**kw):
     base = dict(model="preact_resnet18", model_options={"width": 4}, epochs=2, batch_size=16,
-                lr=0.05, milestones=[1], augment="crop_flip", device="cpu", progress=False)
+                lr=0.05, milestones=[1], augment="crop_flip", device="cpu", progress=False,
+                weight_decay=0.0, label_smoothing=0.0, oversample=False, cutmix_p=0.0)
     return TrainConfig(**{**base, **kw})
 
 

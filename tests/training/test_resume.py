@@ -39,19 +39,22 @@ def _kill_after(epoch: int):
 
 def test_resume_after_interruption_gives_the_same_weights_and_each_epoch_once(tmp_path, caplog):
     args = _data()
-    straight = fit(*args, _cfg(tmp_path, checkpoint_dir=None))
+    straight = fit(*args, _cfg(tmp_path, checkpoint_dir=str(tmp_path / "straight")))
 
     with pytest.raises(Killed):
         fit(*args, _cfg(tmp_path), on_epoch_end=_kill_after(2))
     seen = []
-    with caplog.at_level(logging.INFO, logger="classwise.training.loop"):
+    with caplog.at_level(logging.INFO, logger="classwise.training"):
         resumed = fit(*args, _cfg(tmp_path), on_epoch_end=seen.append)
     assert "Resuming from checkpoint" in caplog.text and "after epoch 2 of 4" in caplog.text
     assert resumed.resumed_from == 2
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
     assert [r["epoch"] for r in seen] == [1, 2, 3, 4]  # restored rows replayed once for a fresh tracker
-    for key in straight.last_state:
-        assert torch.equal(straight.last_state[key], resumed.last_state[key]), key
+    (straight_file,) = (tmp_path / "straight").glob("*.pt")
+    (resumed_file,) = (tmp_path / "ckpt").glob("*.pt")
+    last_straight, last_resumed = load_checkpoint(straight_file)["model"], load_checkpoint(resumed_file)["model"]
+    for key in last_straight:
+        assert torch.equal(last_straight[key], last_resumed[key]), key
     assert straight.best_epoch == resumed.best_epoch
     for key in straight.best_state:
         assert torch.equal(straight.best_state[key], resumed.best_state[key]), key
@@ -66,18 +69,31 @@ def test_a_finished_checkpoint_is_reused_and_more_epochs_continue_it(tmp_path):
     assert again.resumed_from == 2 and again.history == first.history
     longer = fit(*args, _cfg(tmp_path, epochs=3))
     assert [r["epoch"] for r in longer.history] == [1, 2, 3] and longer.resumed_from == 2
-    with pytest.raises(RuntimeError, match="already holds 3 epochs, more than train.epochs = 2"):
-        fit(*args, _cfg(tmp_path, epochs=2))
+
+
+def test_fewer_epochs_than_the_checkpoint_holds_train_beside_it_and_keep_it(tmp_path, caplog):
+    args = _data()
+    fit(*args, _cfg(tmp_path, epochs=3))
+    (long_file,) = (tmp_path / "ckpt").glob("*.pt")
+    long_bytes = long_file.read_bytes()
+    with caplog.at_level(logging.INFO, logger="classwise.training"):
+        short = fit(*args, _cfg(tmp_path, epochs=2))
+    assert short.resumed_from == 0 and [r["epoch"] for r in short.history] == [1, 2]
+    assert "holds 3 epochs, more than train.epochs = 2: it is kept" in caplog.text
+    assert long_file.read_bytes() == long_bytes  # the longer training is untouched
+    short_file = long_file.with_name(f"{long_file.stem}-2ep.pt")
+    assert load_checkpoint(short_file)["epoch"] == 2
+    assert fit(*args, _cfg(tmp_path, epochs=2)).resumed_from == 2  # and the short one is reused next time
 
 
 def test_a_changed_config_starts_fresh_and_says_so(tmp_path, caplog):
     args = _data()
     with pytest.raises(Killed):
         fit(*args, _cfg(tmp_path), on_epoch_end=_kill_after(1))
-    with caplog.at_level(logging.INFO, logger="classwise.training.loop"):
+    with caplog.at_level(logging.INFO, logger="classwise.training"):
         changed = fit(*args, _cfg(tmp_path, lr=0.02, epochs=1))
     assert changed.resumed_from == 0
-    assert "configuration or data changed" in caplog.text
+    assert "No checkpoint for this configuration and data" in caplog.text and "only for others" in caplog.text
     files = sorted((tmp_path / "ckpt").glob("*.pt"))
     assert len(files) == 2  # the other configuration's checkpoint is left alone
     fresh = fit(*args, _cfg(tmp_path, lr=0.02, epochs=1, resume=False))

@@ -26,6 +26,8 @@ from kedro.framework.context import KedroContext
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from ..config import ConfigError
+from ..parameters import check_parameters
 from .ladder import AblationConfig, Step, apply_overrides, expand_steps, nest, parse_ablation
 from .summary import StepOutcome, summary_markdown, summary_plot, summary_table
 
@@ -140,7 +142,7 @@ def _run_step(
     run_id = run.info.run_id
     # The client writes to the step's run by id, whichever run the fluent API has active.
     client = mlflow.MlflowClient()
-    client.log_metric(run_id, "ablation.wall_seconds", wall)
+    client.log_metric(run_id, "ablation.wall_seconds", round(wall, 1))
     if f1_size is not None:
         if f1_size.get("pearson_r") is not None:
             client.log_metric(run_id, "f1_size.pearson_r", float(f1_size["pearson_r"]))
@@ -199,6 +201,12 @@ def run_ladder(
     # Resolve every step before any run starts, so that a typo in the ladder costs no training.
     step_overrides = [{**step.overrides, **extra} for step in steps]
     step_params = [apply_overrides(base_params, o) for o in step_overrides]
+    check_parameters(data_params)
+    for step, params in zip(steps, step_params):
+        try:
+            check_parameters(params)
+        except ConfigError as exc:
+            raise ConfigError(f"Ablation step '{step.name}': {exc}") from exc
 
     experiment = mlflow.set_experiment(context.mlflow.tracking.experiment.name)
     ablation_id = f"{scale}-{datetime.now():%Y%m%d-%H%M%S}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import registered
+
 
 class DenseLayer(nn.Module):
     """BN-ReLU-conv1x1 (4k) -> BN-ReLU-conv3x3 (k), concatenated to the input."""
@@ -54,10 +56,12 @@ class DenseNet(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
 
 
+@registered
 def densenet_bc(num_classes: int, depth: int = 100, growth: int = 12, compression: float = 0.5) -> DenseNet:
     return DenseNet(num_classes, depth, growth, compression)
 
 
+@registered
 def densenet_bc_100(num_classes: int, depth: int = 100, growth: int = 12, compression: float = 0.5) -> DenseNet:
     """DenseNet-BC-100 with growth rate k = 12 (0.77 M parameters for 10 classes)."""
     return DenseNet(num_classes, depth, growth, compression)

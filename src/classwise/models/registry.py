@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,12 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
 def register(name: str, builder: Callable[..., nn.Module]) -> None:
     _BUILDERS[name] = builder
+
+
+def registered(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: register ``builder`` under its own name, beside its definition."""
+    register(builder.__name__, builder)
+    return builder
 
 
 def available_models() -> list[str]:
@@ -31,3 +38,11 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
         return _BUILDERS[name](num_classes=num_classes, **kwargs)
     except TypeError as exc:
         raise ValueError(f"Model '{name}' does not take the options {sorted(kwargs)}: {exc}.") from exc
+
+
+def model_option_names(name: str) -> list[str] | None:
+    """The options ``name``'s builder takes besides num_classes; None when it takes any (``**kwargs``)."""
+    params = inspect.signature(_BUILDERS[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return sorted(k for k in params if k != "num_classes")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .registry import registered
 from .se import SqueezeExcite
 
 
@@ -120,11 +121,13 @@ def basic_resnet(num_classes: int, blocks: Sequence[int], width: int = 64, preac
     return ResNet(block, stages, num_classes, width, preact)
 
 
+@registered
 def resnet18(num_classes: int, width: int = 64, se_reduction: int = 0) -> ResNet:
     """ResNet-18, CIFAR-style (11.17 M parameters for 10 classes at width 64)."""
     return basic_resnet(num_classes, [2, 2, 2, 2], width, preact=False, se_reduction=se_reduction)
 
 
+@registered
 def resnet50(num_classes: int, width: int = 64, se_reduction: int = 0) -> ResNet:
     """ResNet-50, CIFAR-style bottlenecks with 4x expansion (23.52 M for 10 classes at width 64)."""
     def block(i, o, s):
@@ -132,3 +135,9 @@ def resnet50(num_classes: int, width: int = 64, se_reduction: int = 0) -> ResNet
 
     stages = [(n, 4 * width * 2**k, 1 if k == 0 else 2, {}) for k, n in enumerate([3, 4, 6, 3])]
     return ResNet(block, stages, num_classes, width)
+
+
+@registered
+def se_resnet18(num_classes: int, width: int = 64, se_reduction: int = 16) -> ResNet:
+    """ResNet-18 with an SE gate on every block's residual branch (~11.26 M for 10 classes)."""
+    return resnet18(num_classes, width=width, se_reduction=se_reduction)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from .registry import registered
 from .resnet import Bottleneck, ResNet
 
 
+@registered
 def resnext(num_classes: int, depth: int = 29, cardinality: int = 8, bottleneck_width: int = 64,
             width: int = 64, se_reduction: int = 0) -> ResNet:
     """ResNeXt-``depth`` (``cardinality`` x ``bottleneck_width``d): three stages of (depth - 2) / 9 blocks.
@@ -24,6 +26,7 @@ def resnext(num_classes: int, depth: int = 29, cardinality: int = 8, bottleneck_
     return ResNet(block, stages, num_classes, width)
 
 
+@registered
 def resnext29_8x64d(num_classes: int, depth: int = 29, cardinality: int = 8, bottleneck_width: int = 64,
                     width: int = 64) -> ResNet:
     """ResNeXt-29 (8 x 64d), 34.43 M parameters for 10 classes."""

@@ -8,9 +8,11 @@ post-activation block, so that the ``preact_`` prefix means the same in every na
 
 from __future__ import annotations
 
+from .registry import registered
 from .resnet import BasicBlock, ResNet
 
 
+@registered
 def wrn(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16, preact: bool = False,
         se_reduction: int = 0, dropout: float = 0.0) -> ResNet:
     """WRN-``depth``-``widen``; ``width`` is the stem (16 in the paper) and scales every stage."""
@@ -25,12 +27,28 @@ def wrn(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16, pre
     return ResNet(block, stages, num_classes, width, preact)
 
 
+@registered
 def wrn_28_10(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16, dropout: float = 0.0) -> ResNet:
     """WRN-28-10, post-activation basic-wide blocks (36.5 M parameters for 10 classes)."""
     return wrn(num_classes, depth, widen, width, preact=False, dropout=dropout)
 
 
+@registered
 def preact_wrn_28_10(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16,
                      dropout: float = 0.0) -> ResNet:
     """WRN-28-10 as in the paper's code: pre-activation basic-wide blocks (36.48 M for 10 classes)."""
     return wrn(num_classes, depth, widen, width, preact=True, dropout=dropout)
+
+
+@registered
+def se_wrn_28_10(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16,
+                 se_reduction: int = 16) -> ResNet:
+    """Post-activation WRN-28-10 with SE gates (~36.9 M for 10 classes)."""
+    return wrn(num_classes, depth=depth, widen=widen, width=width, preact=False, se_reduction=se_reduction)
+
+
+@registered
+def preact_se_wrn_28_10(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16,
+                        se_reduction: int = 16) -> ResNet:
+    """Pre-activation WRN-28-10 with SE gates: the seed's final model."""
+    return wrn(num_classes, depth=depth, widen=widen, width=width, preact=True, se_reduction=se_reduction)

@@ -54,6 +54,11 @@ class DataConfig:
     synthetic: SyntheticOptions = field(default_factory=SyntheticOptions)
 
     def __post_init__(self) -> None:
+        if self.source not in _SOURCES:
+            raise ConfigError(
+                f"Unknown data source '{self.source}' in parameter 'data.source'; "
+                f"choose one of: {', '.join(available_sources())}."
+            )
         if self.image_size < 1:
             raise ConfigError(f"Parameter 'data.image_size' must be a positive number of pixels, got {self.image_size}.")
         background = self.image_folder.background
@@ -103,12 +108,7 @@ def available_sources() -> list[str]:
 
 
 def load_source(cfg: DataConfig) -> SourceResult:
-    """Load the source named by ``cfg.source``."""
-    if cfg.source not in _SOURCES:
-        raise ConfigError(
-            f"Unknown data source '{cfg.source}' in parameter 'data.source'; "
-            f"choose one of: {', '.join(available_sources())}."
-        )
+    """Load the source named by ``cfg.source`` (DataConfig checked the name)."""
     return _SOURCES[cfg.source](cfg)
 
 

@@ -1,11 +1,15 @@
-"""Training core: the loop, augmentation, CutMix, sampling, schedules, checkpoints. Torch, torchvision and numpy only."""
+"""Training core: the loop, the batch source, the step, augmentation, CutMix, sampling, schedules,
+checkpoints. Torch, torchvision and numpy only."""
 
+from ..inference import Normalizer, predict_logits, predict_proba, resolve_device, to_device_images
+from .batches import DeviceBatches
 from .cutmix import cutmix
-from .loop import TrainConfig, TrainResult, fit, predict_proba, resolve_device
+from .loop import TrainConfig, TrainResult, fit
 from .sampling import class_balanced_indices, epoch_indices
 from .schedule import step_lr
+from .step import TrainStep
 
 __all__ = [
-    "TrainConfig", "TrainResult", "class_balanced_indices", "cutmix", "epoch_indices", "fit",
-    "predict_proba", "resolve_device", "step_lr",
+    "DeviceBatches", "Normalizer", "TrainConfig", "TrainResult", "TrainStep", "class_balanced_indices", "cutmix",
+    "epoch_indices", "fit", "predict_logits", "predict_proba", "resolve_device", "step_lr", "to_device_images",
 ]

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,78 @@ def restore_rng_states(states: dict[str, Any], generator: torch.Generator, host_
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
     generator.set_state(states["generator"])
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint restores besides weights, optimizer and random states."""
+
+    history: list[dict[str, float]] = field(default_factory=list)  # one row an epoch
+    best_accuracy: float = -1.0  # validation accuracy of the best epoch so far
+    best_epoch: int = 0  # 1-based; 0 = none yet
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)  # its weights, on the CPU
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    def record(self, row: dict[str, float], model: torch.nn.Module) -> None:
+        """Append an epoch; keep its weights when its validation accuracy is the best so far."""
+        self.history.append(row)
+        if row["val_accuracy"] > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = row["val_accuracy"], int(row["epoch"])
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def checkpoint_state(config: dict[str, Any], model, optimizer, state: TrainingState,
+                     generator: torch.Generator, host_rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "config": config,
+        "epoch": state.epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": state.history,
+        "best": {"accuracy": state.best_accuracy, "epoch": state.best_epoch, "state": state.best_state},
+        "rng": capture_rng_states(generator, host_rng),
+    }
+
+
+def resume(path: Path, epochs: int, enabled: bool, model, optimizer, state: TrainingState,
+           generator: torch.Generator, host_rng: np.random.Generator) -> Path:
+    """Load the checkpoint for this configuration into the run; return the file to keep writing.
+
+    A checkpoint that already holds more epochs than asked for is kept as it is, and
+    training of ``epochs`` goes to a sibling file whose name carries the epoch budget
+    (``<model>-<fingerprint>-<epochs>ep.pt``), so a shorter run never costs a longer one.
+    """
+    if not enabled:
+        log.info("train.resume is false: training from scratch; the checkpoint '%s' will be overwritten.", path)
+        return path
+    blob = load_checkpoint(path)
+    if blob is not None and blob["epoch"] > epochs:
+        shorter = path.with_name(f"{path.stem}-{epochs}ep{path.suffix}")
+        log.info("The checkpoint '%s' holds %d epochs, more than train.epochs = %d: it is kept, and this "
+                 "training goes to '%s'.", path.name, blob["epoch"], epochs, shorter.name)
+        path, blob = shorter, load_checkpoint(shorter)
+    if blob is None:
+        others = sorted(p.name for p in path.parent.glob("*.pt") if p != path) if path.parent.is_dir() else []
+        if others:
+            log.info("No checkpoint for this configuration and data in %s (only for others: %d files): "
+                     "training from scratch.", path.parent, len(others))
+        else:
+            log.info("No checkpoint at '%s': training from scratch.", path)
+        return path
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    restore_rng_states(blob["rng"], generator, host_rng)
+    state.history = [dict(row) for row in blob["history"]]
+    state.best_accuracy = blob["best"]["accuracy"]
+    state.best_epoch = blob["best"]["epoch"]
+    state.best_state = blob["best"]["state"]
+    if blob["epoch"] == epochs:
+        log.info("Checkpoint '%s' is complete (%d epochs): reusing its result without training; set "
+                 "train.resume to false to train again.", path.name, blob["epoch"])
+    else:
+        log.info("Resuming from checkpoint '%s' after epoch %d of %d.", path.name, blob["epoch"], epochs)
+    return path

@@ -32,13 +32,12 @@ def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataF
     n_rejected = int((rejects["action"] == "rejected").sum())
     n_ignored = len(rejects) - n_rejected
     log.info(
-        "Ingested %d images in %d classes from source '%s'; %d broken files rejected, "
+        "Ingested %d images in %d classes from source '%s' (%s); %d broken files rejected, "
         "%d other files ignored%s.",
-        len(result.data), result.data.num_classes, cfg.source, n_rejected, n_ignored,
+        len(result.data), result.data.num_classes, cfg.source,
+        ", ".join(f"{key} {value}" for key, value in result.summary.items()) or "no details", n_rejected, n_ignored,
         " (each listed in data/02_intermediate/rejected_images.csv)" if len(rejects) else "",
     )
-    for key, value in result.summary.items():
-        log.info("  %s: %s", key, value)
     label_noise = pd.DataFrame(result.label_noise, columns=LABEL_NOISE_COLUMNS)
     counts = {**result.summary, "images": len(result.data), "classes": result.data.num_classes,
               "rejected_files": n_rejected, "ignored_files": n_ignored, "labels_flipped": len(label_noise)}

@@ -4,14 +4,14 @@ confusions and figures. Thin wrappers around classwise.evaluation."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from classwise.config import ConfigError, parse
+from classwise.config import parse
+from classwise.evaluation.config import EvaluateConfig
 from classwise.evaluation.confusion import (
     confusable_order,
     confusion_counts,
@@ -27,41 +27,12 @@ from classwise.evaluation.figures import (
     training_curves_figure,
 )
 from classwise.evaluation.metrics import per_class_table, summary_metrics
-from classwise.models import build_model
 from classwise.sources import LabelledImages
 from classwise.split import SUBSETS, dataset_rows, subset_index
 from classwise.tracking import as_logged_metrics
-from classwise.training import predict_proba
+from classwise.inference import load_network, predict_proba
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class EvaluateConfig:
-    subsets: list[str] = field(default_factory=lambda: ["train", "val", "test"])  # subsets to predict
-    f1_threshold: float = 0.5  # classes under this F1 are named (the seed: 0.5)
-    correlation_subset: str = "val"  # subset whose per-class F1 is set against class size
-    bootstrap_resamples: int = 2000  # class resamples for the interval of Pearson r (0: no interval)
-    bootstrap_seed: int = 0  # seeds the resampling, so a rerun gives the same interval
-    confusion_subset: str = "test"  # subset of the confusion matrix, top confusions, misclassified grid
-    top_confusions: int = 20  # rows of top_confusions.csv
-    misclassified_images: int = 24  # images in the misclassified grid
-    batch_size: int = 1024  # images per forward pass
-    device: str = "auto"  # auto, cpu, cuda, ...
-
-    def __post_init__(self) -> None:
-        for s in [*self.subsets, self.correlation_subset, self.confusion_subset]:
-            if s not in SUBSETS:
-                raise ConfigError(f"Parameter 'evaluate' names subset '{s}'; use one of {', '.join(SUBSETS)}.")
-        for key in ("correlation_subset", "confusion_subset"):
-            if getattr(self, key) not in self.subsets:
-                raise ConfigError(
-                    f"Parameter 'evaluate.{key}' is '{getattr(self, key)}', which is not "
-                    f"in 'evaluate.subsets' {self.subsets}; add it there."
-                )
-        for key in ("bootstrap_resamples", "top_confusions", "misclassified_images"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"Parameter 'evaluate.{key}' is {getattr(self, key)}; it must be 0 or more.")
 
 
 def _class_names(split: pd.DataFrame) -> list[str]:
@@ -88,9 +59,7 @@ def predict(
 ) -> pd.DataFrame:
     """Class probabilities for every image of the evaluated subsets, batched, in eval mode."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
-    config = model["config"]
-    network = build_model(config["name"], config["num_classes"], **config["options"])
-    network.load_state_dict(model["state_dict"])
+    network = load_network(model)
     frames = []
     for subset in cfg.subsets:
         index = subset_index(dataset, split, subset)
@@ -136,7 +105,7 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
             metrics[str(subset)] = summary
     metrics = {s: metrics[s] for s in SUBSETS if s in metrics}
     for subset, values in metrics.items():
-        log.info("%s: %s", subset, ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "n_images"))
+        log.info("%s: %s", subset, ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "n_images"))
     flat = as_logged_metrics({
         f"{subset}_{name}": value
         for subset, values in metrics.items()
@@ -169,9 +138,13 @@ def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params
         f" (95% CI {result['pearson_r_ci_low']:.3f} to {result['pearson_r_ci_high']:.3f})"
         if result["pearson_r_ci_low"] is not None else ""
     )
+    def rounded(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.3f}"
+
     log.info(
         "F1 vs class size (%s, %d classes): Pearson r %s%s, Spearman rho %s. %d classes under F1 %.2f%s",
-        cfg.correlation_subset, result["n_classes"], result["pearson_r"], interval, result["spearman_rho"],
+        cfg.correlation_subset, result["n_classes"], rounded(result["pearson_r"]), interval,
+        rounded(result["spearman_rho"]),
         len(low), cfg.f1_threshold, (": " + ", ".join(f"{c['class']} ({c['f1']:.2f})" for c in low)) if low else ".",
     )
     # An undefined correlation (None) is left out of MLflow, not logged as 0.

@@ -1,0 +1,36 @@
+"""The evaluate block of the parameters: what to predict, report and draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import ConfigError
+from ..split import SUBSETS
+
+
+@dataclass
+class EvaluateConfig:
+    subsets: list[str] = field(default_factory=lambda: ["train", "val", "test"])  # subsets to predict
+    f1_threshold: float = 0.5  # classes under this F1 are named (the seed: 0.5)
+    correlation_subset: str = "val"  # subset whose per-class F1 is set against class size
+    bootstrap_resamples: int = 2000  # class resamples for the interval of Pearson r (0: no interval)
+    bootstrap_seed: int = 0  # seeds the resampling, so a rerun gives the same interval
+    confusion_subset: str = "test"  # subset of the confusion matrix, top confusions, misclassified grid
+    top_confusions: int = 20  # rows of top_confusions.csv
+    misclassified_images: int = 24  # images in the misclassified grid
+    batch_size: int = 1024  # images per forward pass
+    device: str = "auto"  # auto, cpu, cuda, ...
+
+    def __post_init__(self) -> None:
+        for s in [*self.subsets, self.correlation_subset, self.confusion_subset]:
+            if s not in SUBSETS:
+                raise ConfigError(f"Parameter 'evaluate' names subset '{s}'; use one of {', '.join(SUBSETS)}.")
+        for key in ("correlation_subset", "confusion_subset"):
+            if getattr(self, key) not in self.subsets:
+                raise ConfigError(
+                    f"Parameter 'evaluate.{key}' is '{getattr(self, key)}', which is not "
+                    f"in 'evaluate.subsets' {self.subsets}; add it there."
+                )
+        for key in ("bootstrap_resamples", "top_confusions", "misclassified_images"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"Parameter 'evaluate.{key}' is {getattr(self, key)}; it must be 0 or more.")

@@ -1,0 +1,61 @@
+"""The batch source: device-resident uint8 images -> augmented batches, one epoch at a time.
+
+Each epoch draws an index order on the device (a shuffle, or class-balanced draws with
+replacement), and each batch is gathered, augmented and CutMixed there, so no image
+crosses to the host. CutMix's scalars come from a host numpy Generator: no device sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from .augment import augment_batch
+from .cutmix import cutmix
+from .sampling import epoch_indices
+
+
+class DeviceBatches:
+    def __init__(
+        self,
+        images: torch.Tensor,  # uint8 (N, 3, H, W) on the training device
+        labels: torch.Tensor,  # int64 (N,) on the same device
+        num_classes: int,
+        batch_size: int,
+        augment: str,  # a name from training.augment.AUGMENTATIONS
+        oversample: bool,  # class-balanced draws (WeightedRandomSampler semantics) instead of a shuffle
+        cutmix_p: float,  # probability a batch gets CutMix; 0 = off
+        cutmix_alpha: float,  # box area ratio ~ Beta(alpha, alpha)
+        generator: torch.Generator,  # on the device: order, augmentation, CutMix partners
+        host_rng: np.random.Generator,  # CutMix's per-batch scalars
+    ) -> None:
+        self.images, self.labels, self.num_classes, self.batch_size = images, labels, num_classes, batch_size
+        self.augment, self.oversample = augment, oversample
+        self.cutmix_p, self.cutmix_alpha = cutmix_p, cutmix_alpha
+        self.generator, self.host_rng = generator, host_rng
+
+    def __len__(self) -> int:
+        """Steps an epoch (a last batch of one image is dropped: BatchNorm cannot train on it)."""
+        full, rest = divmod(len(self.labels), self.batch_size)
+        return full + (rest >= 2)
+
+    def order(self) -> torch.Tensor:
+        """The image indices of one epoch."""
+        return epoch_indices(self.labels, self.num_classes, self.oversample, self.generator)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(augmented uint8 images, targets (labels, or soft targets under CutMix), labels) at ``idx``."""
+        xb = augment_batch(self.images[idx], self.augment, self.generator)
+        yb = self.labels[idx]
+        target = yb
+        if self.cutmix_p > 0:
+            xb, target = cutmix(xb, yb, self.num_classes, self.cutmix_p, self.cutmix_alpha, self.host_rng,
+                                self.generator)
+        return xb, target, yb
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order = self.order()
+        for step in range(len(self)):
+            yield self.batch(order[step * self.batch_size : (step + 1) * self.batch_size])

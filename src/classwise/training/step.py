@@ -1,0 +1,54 @@
+"""One optimisation step: normalise, forward, loss, backward, update.
+
+The model, optimizer and loss are built here, once, so that ``fit`` and the benchmark
+(classwise.benchmark) run exactly the same step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..inference import Normalizer, autocast
+from ..models import build_model
+
+if TYPE_CHECKING:
+    from .loop import TrainConfig
+
+
+class TrainStep:
+    def __init__(self, cfg: TrainConfig, num_classes: int, mean: Sequence[float], std: Sequence[float],
+                 device: torch.device) -> None:
+        cuda = device.type == "cuda"
+        self.device = device
+        self.model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
+        if cuda and cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # The compiled wrapper runs the steps; ``model`` keeps the plain state_dict keys.
+        self.forward = torch.compile(self.model) if (cuda and cfg.compile) else self.model
+        # On CUDA the fused SGD kernel updates all parameters in a few launches instead of
+        # several per tensor; the CPU keeps the reference implementation.
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay, fused=True if cuda else None,
+        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
+        self.amp = cfg.amp and cuda
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def __call__(self, xb: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train on uint8 images ``xb``; return (loss, logits), both still on the device."""
+        with autocast(self.device, self.amp):
+            logits = self.forward(self.normalize(xb))
+            loss = self.criterion(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss, logits
