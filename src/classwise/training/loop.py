@@ -24,6 +24,7 @@ from torch import nn
 from ..models import build_model
 from .augment import augment_batch
 from .checkpoint import (
+    CheckpointLock,
     capture_rng_states,
     checkpoint_path,
     fingerprint,
@@ -277,17 +278,20 @@ def fit(
     model, optimizer, normalize, amp = step_fn.model, step_fn.optimizer, step_fn.normalize, step_fn.amp
     val_criterion = nn.CrossEntropyLoss(reduction="sum")
 
+    if not len(val_labels):
+        log.info("No validation images (split.val_per_class = 0?): the weights of the last epoch are kept.")
     x_val = to_device_images(val_images, device)
     y_val = torch.from_numpy(np.asarray(val_labels, dtype=np.int64)).to(device)
     n = len(y_train)
     steps = math.ceil(n / cfg.batch_size)
 
     progress = _Progress()
-    ckpt_file = None
+    ckpt_file = ckpt_lock = None
     if cfg.checkpoint_dir:
         fp = fingerprint(asdict(cfg), np.asarray(train_images), np.asarray(train_labels),
                          np.asarray(val_images), np.asarray(val_labels), np.asarray([mean, std], dtype=np.float64))
         ckpt_file = checkpoint_path(cfg.checkpoint_dir, cfg.model, fp)
+        ckpt_lock = CheckpointLock(ckpt_file).acquire()  # a second identical training is refused here
         if _resume(ckpt_file, cfg, model, optimizer, progress, generator, host_rng):
             for row in progress.history:
                 if on_epoch_end is not None:
@@ -322,9 +326,11 @@ def fit(
                 f"Training loss became {train_loss} in epoch {epoch + 1}; lower train.lr "
                 f"(now {cfg.lr}) or check the input images."
             )
-        val_logits = predict_logits(model, x_val, normalize, cfg.eval_batch_size, amp)
-        val_loss = val_criterion(val_logits, y_val).item() / max(len(y_val), 1)
-        val_acc = (val_logits.argmax(1) == y_val).float().mean().item() if len(y_val) else 0.0
+        val_loss = val_acc = math.nan  # no validation subset: NaN, and the last epoch counts as best
+        if len(y_val):
+            val_logits = predict_logits(model, x_val, normalize, cfg.eval_batch_size, amp)
+            val_loss = val_criterion(val_logits, y_val).item() / len(y_val)
+            val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
         row = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
@@ -336,7 +342,7 @@ def fit(
             "images_per_s": seen / train_seconds,  # training steps only, validation excluded
         }
         progress.history.append(row)
-        if val_acc > progress.best_accuracy:
+        if val_acc > progress.best_accuracy or not len(y_val):
             progress.best_accuracy, progress.best_epoch = val_acc, epoch + 1
             progress.best_state = _cpu_copy(model.state_dict())
         if ckpt_file is not None:
@@ -351,6 +357,8 @@ def fit(
                                    img_s=f"{row['images_per_s']:.0f}")
         if on_epoch_end is not None:
             on_epoch_end(row)
+    if ckpt_lock is not None:
+        ckpt_lock.release()
     return TrainResult(
         best_state=progress.best_state,
         model_config=model_config,

@@ -27,6 +27,7 @@ from classwise.evaluation.figures import (
     training_curves_figure,
 )
 from classwise.evaluation.metrics import per_class_table, summary_metrics
+from classwise.lineage import check_lineage
 from classwise.models import build_model
 from classwise.sources import LabelledImages
 from classwise.split import SUBSETS, dataset_rows, subset_index
@@ -89,11 +90,15 @@ def predict(
     """Class probabilities for every image of the evaluated subsets, batched, in eval mode."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
     config = model["config"]
+    check_lineage(config, dataset, split, "The model in data/06_models/model.pt")
     network = build_model(config["name"], config["num_classes"], **config["options"])
     network.load_state_dict(model["state_dict"])
     frames = []
     for subset in cfg.subsets:
         index = subset_index(dataset, split, subset)
+        if not len(index):
+            log.info("The split holds no '%s' images (split.%s_per_class = 0?): skipped.", subset, subset)
+            continue
         probs = predict_proba(
             network, dataset.images[index], normalization_stats["mean"], normalization_stats["std"],
             device=cfg.device, batch_size=cfg.batch_size,
