@@ -128,3 +128,9 @@ def test_an_empty_test_subset_is_skipped_with_a_log_line(caplog):
     with caplog.at_level("INFO", logger="classwise.pipelines.evaluate.nodes"):
         predict(model, data, split, {"mean": [0.5] * 3, "std": [0.25] * 3}, {"device": "cpu"})
     assert "holds no 'test' images" in caplog.text
+
+
+def test_correlation_on_a_subset_without_images_is_one_sentence():
+    report = pd.DataFrame({"subset": ["test"], "class": ["a"], "f1": [1.0], "train_count": [3]})
+    with pytest.raises(ValueError, match="holds no 'val' rows .* point evaluate.correlation_subset"):
+        correlate_f1_with_class_size(report, {})

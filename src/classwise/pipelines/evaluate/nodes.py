@@ -74,8 +74,9 @@ def _subset_rows(predictions: pd.DataFrame, subset: str) -> pd.DataFrame:
     rows = predictions[predictions["subset"] == subset]
     if rows.empty:
         raise ValueError(
-            f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' "
-            f"and rerun 'kedro run --pipelines=evaluate'."
+            f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' (or, when "
+            f"the split holds none, as with split.{subset}_per_class = 0, point evaluate.confusion_subset at a "
+            f"subset with images) and rerun 'kedro run --pipelines=evaluate'."
         )
     return rows
 
@@ -166,6 +167,12 @@ def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params
     """Pearson (with a bootstrap interval) and Spearman correlation of F1 with class size;
     the classes under the threshold. Also the numbers worth comparing across runs, for MLflow."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    if not (per_class_report["subset"] == cfg.correlation_subset).any():
+        raise ValueError(
+            f"per_class_report.csv holds no '{cfg.correlation_subset}' rows (the split holds no such images, as "
+            f"with split.{cfg.correlation_subset}_per_class = 0); point evaluate.correlation_subset at a subset "
+            f"with images, e.g. --params=evaluate.correlation_subset=test."
+        )
     result = f1_size_correlation(
         per_class_report, cfg.correlation_subset, cfg.f1_threshold, cfg.bootstrap_resamples, cfg.bootstrap_seed
     )
