@@ -55,6 +55,10 @@ def _die_with_parent(parent_pid: int) -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+    # Ctrl-C reaches the whole process group: the parent alone handles it and cancels the
+    # pool; a forked copy of its handlers must not run here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
