@@ -50,3 +50,28 @@ def test_a_pickled_module_is_refused_not_executed(tmp_path):
     torch.save(build_model("preact_resnet18", 3, width=4), path)  # a whole module, not weights
     with pytest.raises(DatasetError, match="Cannot load model weights"):
         TorchModelDataset(filepath=str(path)).load()
+
+
+def test_random_bytes_as_the_dataset_file_is_one_clear_sentence(tmp_path):
+    path = tmp_path / "dataset.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(DatasetError, match=r"Cannot read the dataset file .* rerun 'kedro run --pipelines=data'") as info:
+        LabelledImagesDataset(filepath=str(path)).load()
+    assert "pickle" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_npz_without_the_dataset_arrays_is_named(tmp_path):
+    path = tmp_path / "dataset.npz"
+    np.savez(path, images=np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(DatasetError, match="lacks labels, class_names, ids"):
+        LabelledImagesDataset(filepath=str(path)).load()
+
+
+def test_a_model_without_weights_never_replaces_the_saved_one(tmp_path):
+    path = tmp_path / "model.pt"
+    ds = TorchModelDataset(filepath=str(path))
+    ds.save({"config": {"name": "preact_resnet18"}, "state_dict": {"w": torch.ones(1)}})
+    before = path.read_bytes()
+    with pytest.raises(DatasetError, match="Refusing to overwrite .* no weights"):
+        ds.save({"config": {"name": "preact_resnet18"}, "state_dict": {}})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]

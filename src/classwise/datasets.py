@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -9,7 +10,10 @@ import numpy as np
 import torch
 from kedro.io import AbstractDataset, DatasetError
 
+from .atomic import atomic_write
 from .sources.base import LabelledImages
+
+DATASET_KEYS = ("images", "labels", "class_names", "ids")
 
 
 class LabelledImagesDataset(AbstractDataset[LabelledImages, LabelledImages]):
@@ -23,25 +27,39 @@ class LabelledImagesDataset(AbstractDataset[LabelledImages, LabelledImages]):
         self.metadata = metadata
 
     def load(self) -> LabelledImages:
-        with np.load(self._filepath, allow_pickle=False) as npz:
-            return LabelledImages(
-                images=npz["images"],
-                labels=npz["labels"],
-                class_names=npz["class_names"].tolist(),
-                ids=npz["ids"].tolist(),
-            )
+        fix = "rerun 'kedro run --pipelines=data' to write it again"
+        try:
+            with np.load(self._filepath, allow_pickle=False) as npz:
+                missing = [key for key in DATASET_KEYS if key not in npz.files]
+                if missing:
+                    raise DatasetError(
+                        f"'{self._filepath}' is not a Classwise dataset (it lacks {', '.join(missing)}); {fix}."
+                    )
+                return LabelledImages(
+                    images=npz["images"],
+                    labels=npz["labels"],
+                    class_names=npz["class_names"].tolist(),
+                    ids=npz["ids"].tolist(),
+                )
+        except (FileNotFoundError, DatasetError):
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            # numpy answers random bytes with a sentence about pickles; the cause stays chained.
+            raise DatasetError(
+                f"Cannot read the dataset file '{self._filepath}' ({type(exc).__name__}: it is damaged "
+                f"or not an .npz written by Classwise); {fix}."
+            ) from exc
 
     def save(self, data: LabelledImages) -> None:
-        Path(self._filepath).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{self._filepath}.tmp.npz")
-        np.savez(
-            tmp,
-            images=data.images,
-            labels=data.labels,
-            class_names=np.asarray(data.class_names, dtype=str),
-            ids=np.asarray(data.ids, dtype=str),
-        )
-        tmp.replace(self._filepath)  # atomic: a killed run never leaves half a file
+        # A unique temporary name and one rename: a killed or concurrent run never leaves half a file.
+        with atomic_write(self._filepath) as f:
+            np.savez(
+                f,
+                images=data.images,
+                labels=data.labels,
+                class_names=np.asarray(data.class_names, dtype=str),
+                ids=np.asarray(data.ids, dtype=str),
+            )
 
     def _exists(self) -> bool:
         return Path(self._filepath).is_file()
@@ -81,10 +99,14 @@ class TorchModelDataset(AbstractDataset[dict, dict]):
         return blob
 
     def save(self, data: dict) -> None:
-        Path(self._filepath).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{self._filepath}.tmp")
-        torch.save({"config": data["config"], "state_dict": data["state_dict"]}, tmp)
-        tmp.replace(self._filepath)
+        if not data.get("state_dict"):
+            # Never replace a good model with one that holds no weights (a run that trained nothing).
+            raise DatasetError(
+                f"Refusing to overwrite '{self._filepath}' with a model that holds no weights; "
+                f"check train.epochs and train.batch_size and rerun training."
+            )
+        with atomic_write(self._filepath) as f:
+            torch.save({"config": data["config"], "state_dict": data["state_dict"]}, f)
 
     def _exists(self) -> bool:
         return Path(self._filepath).is_file()

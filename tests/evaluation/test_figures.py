@@ -135,3 +135,13 @@ def test_misclassified_grid_without_mistakes_says_so():
     fig = misclassified_figure(np.zeros((0, 32, 32, 3), np.uint8), [], [], np.zeros(0))
     assert "No misclassified images" in fig.axes[0].texts[0].get_text()
     _png(fig)
+
+
+def test_training_curves_of_a_run_without_validation_draw_without_a_best_epoch():
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "train_accuracy": [0.5, 0.7],
+                            "val_loss": [np.nan, np.nan], "val_accuracy": [np.nan, np.nan], "lr": [0.1, 0.1]})
+    fig = training_curves_figure(history)
+    try:
+        assert not any("best val epoch" in t.get_text() for t in fig.axes[1].get_legend().get_texts())
+    finally:
+        plt.close(fig)

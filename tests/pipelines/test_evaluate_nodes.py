@@ -108,3 +108,29 @@ def test_a_subset_that_was_not_predicted_is_named():
 def test_bad_evaluate_parameters_are_one_clear_sentence(params, message):
     with pytest.raises(ConfigError, match=message):
         parse(EvaluateConfig, params, "evaluate")
+
+
+def test_an_empty_test_subset_is_skipped_with_a_log_line(caplog):
+    from classwise.lineage import lineage
+    from classwise.models import build_model
+    from classwise.pipelines.evaluate.nodes import predict
+    from classwise.split import SplitConfig, split_table
+    from tests.conftest import make_images
+
+    data = make_images([10, 10, 10])
+    split = split_table(data, SplitConfig(val_per_class=2, test_per_class=0))
+    config = {"name": "preact_resnet18", "num_classes": 3, "options": {"width": 4}, **lineage(data, split)}
+    model = {"config": config, "state_dict": build_model("preact_resnet18", 3, width=4).state_dict()}
+    with caplog.at_level("INFO", logger="classwise.pipelines.evaluate.nodes"):
+        predictions = predict(model, data, split, {"mean": [0.5] * 3, "std": [0.25] * 3},
+                              {"subsets": ["train", "val"], "confusion_subset": "val", "device": "cpu"})
+    assert set(predictions["subset"]) == {"train", "val"}
+    with caplog.at_level("INFO", logger="classwise.pipelines.evaluate.nodes"):
+        predict(model, data, split, {"mean": [0.5] * 3, "std": [0.25] * 3}, {"device": "cpu"})
+    assert "holds no 'test' images" in caplog.text
+
+
+def test_correlation_on_a_subset_without_images_is_one_sentence():
+    report = pd.DataFrame({"subset": ["test"], "class": ["a"], "f1": [1.0], "train_count": [3]})
+    with pytest.raises(ValueError, match="holds no 'val' rows .* point evaluate.correlation_subset"):
+        correlate_f1_with_class_size(report, {})

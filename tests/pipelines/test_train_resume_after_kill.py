@@ -1,4 +1,5 @@
-"""`kedro run` killed with SIGKILL during epoch 2, then rerun: it resumes, each epoch once."""
+"""`kedro run` killed with SIGKILL during epoch 2, then rerun: it resumes, each epoch once, and marks the
+killed run's MLflow run KILLED."""
 
 import os
 import signal
@@ -8,7 +9,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
+from classwise.tracking.interrupts import ENDED_TAG
 from classwise.training.checkpoint import load_checkpoint
 
 TINY = ",".join([
@@ -52,3 +55,9 @@ def test_kedro_run_killed_in_epoch_2_resumes_with_each_epoch_once(project_copy: 
     history = pd.read_csv(project_copy / "data" / "07_model_output" / "training_history.csv")
     assert history["epoch"].tolist() == [1, 2, 3]
     assert load_checkpoint(checkpoint)["epoch"] == 3
+    # The run the kill left RUNNING was marked KILLED when the second run started.
+    client = MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("classwise").experiment_id
+    runs = client.search_runs([experiment], order_by=["attributes.start_time ASC"])
+    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+    assert "was gone" in runs[0].data.tags[ENDED_TAG]

@@ -242,3 +242,84 @@ def test_root_not_set_and_bad_options_are_clear_errors():
         ingest_images({"source": "image_folder", "image_folder": {"workers": "many"}})
     with pytest.raises(ConfigError, match="'data.image_folder.background' must be three integers"):
         ingest_images({"source": "image_folder", "image_folder": {"background": [0, 0]}})
+
+
+def test_symlinked_subfolders_are_followed_once_and_loops_listed(tmp_path):
+    root = tmp_path / "images"
+    outside = tmp_path / "more_cats"
+    for folder, n in [(root / "cats", 2), (root / "dogs", 2), (outside, 3)]:
+        folder.mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(_rgb(100 + i + n)).save(folder / f"{i}.png")
+    (root / "cats" / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "cats" / "linked_again").symlink_to(outside, target_is_directory=True)
+    (root / "dogs" / "loop").symlink_to(root / "dogs", target_is_directory=True)
+    result = load_image_folder(root, workers=1, progress=False)
+    ids = result.data.ids
+    assert sorted(i for i in ids if i.startswith("cats/")) == [
+        "cats/0.png", "cats/1.png", "cats/linked/0.png", "cats/linked/1.png", "cats/linked/2.png"]
+    assert sorted(i for i in ids if i.startswith("dogs/")) == ["dogs/0.png", "dogs/1.png"]
+    ignored = {Path(r["path"]).name: r["reason"] for r in result.rejects if r["action"] == "ignored"}
+    assert set(ignored) == {"linked_again", "loop"}
+    assert "a loop or a second link" in ignored["loop"] and str(root / "dogs") in ignored["loop"]
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+sys.path.insert(0, {src!r})
+import classwise.sources.image_folder as f
+def slow(path, size, background):
+    time.sleep(30)
+f.decode_image = slow  # the workers are forked with it, so they stay busy
+f.decode_files(["a.png"] * 8, 32, workers=2, progress=False, chunk_size=1)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has released its memory; only its exit status is left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the workers")
+def test_decode_workers_die_within_seconds_of_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT.format(src=src)], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(parent.pid)) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "the decode workers never started"
+            time.sleep(0.1)
+        time.sleep(0.5)  # let each worker run its initializer
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [w for w in workers if _running(w)]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert left == [], f"decode workers {left} outlived their killed parent"

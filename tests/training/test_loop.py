@@ -63,3 +63,12 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="no CUDA GPU is visible"):
         resolve_device("cuda")
+
+
+def test_without_validation_images_the_last_epoch_is_kept():
+    data, tr, _ = _data()
+    none = np.zeros(0, dtype=np.int64)
+    result = fit(data.images[tr], data.labels[tr], data.images[none], data.labels[none], 3,
+                 [0.5] * 3, [0.25] * 3, _tiny(epochs=2))
+    assert result.best_epoch == 2
+    assert all(np.isnan(row["val_accuracy"]) and np.isnan(row["val_loss"]) for row in result.history)

@@ -194,7 +194,7 @@ def training_curves_figure(history: pd.DataFrame) -> plt.Figure:
         ax.grid(alpha=0.3)
     if "lr" in history and (history["lr"] > 0).all() and history["lr"].nunique() > 1:
         axes[2].set_yscale("log")
-    if "val_accuracy" in history and len(history):
+    if "val_accuracy" in history and history["val_accuracy"].notna().any():  # all NaN: trained without val
         best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
         for ax in axes[:2]:
             ax.axvline(best, color="0.5", linestyle=":", linewidth=1,

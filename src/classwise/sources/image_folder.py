@@ -6,9 +6,13 @@ cannot be used is listed with its reason, never dropped silently.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -37,6 +41,24 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the kernel kills this worker when its parent dies, even by kill -9.
+
+    Without it, decode workers outlive a killed ingest, each holding its memory.
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere workers end when their pipe closes.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    # Ctrl-C reaches the whole process group: the parent alone handles it and cancels the
+    # pool; a forked copy of its handlers must not run here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -154,13 +176,18 @@ def decode_files(
             # re-import torch and the project in every worker, which costs seconds.
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                       initializer=_die_with_parent, initargs=(os.getpid(),))
+            try:
                 futures = {pool.submit(_decode_chunk, chunk, size, background): (start, len(chunk))
                            for start, chunk in chunks}
                 for future in as_completed(futures):
                     start, n = futures[future]
                     collect(start, future.result())
                     bar.update(n)
+            finally:
+                # On Ctrl-C or SIGTERM, drop the chunks not started instead of decoding them all first.
+                pool.shutdown(wait=True, cancel_futures=True)
     positions = np.flatnonzero(ok)
     return images[positions], positions, broken, resized, converted
 
@@ -169,7 +196,9 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], lis
     """Class folders, candidate image files with their labels, ignored files, and hidden entries skipped.
 
     Class folders are the non-hidden sub-folders of ``root``; images may sit in
-    sub-folders of a class folder. Order is sorted, so labels and ids are stable.
+    sub-folders of a class folder. Symlinked sub-folders are followed, each real
+    folder once: a link back to a folder already walked (a loop, or a second link)
+    is listed as ignored. Order is sorted, so labels and ids are stable.
     """
     if not root.exists():
         raise ConfigError(
@@ -209,14 +238,21 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], lis
 
     files: list[tuple[str, int]] = []
     for label, class_dir in enumerate(class_dirs):
-        for folder, subfolders, names in os.walk(class_dir.path):
+        walked = {_folder_key(class_dir.path)}
+        for folder, subfolders, names in os.walk(class_dir.path, followlinks=True):
             kept = []
             for sub in sorted(subfolders):
+                path = os.path.join(folder, sub)
                 if sub.startswith("."):
                     hidden += 1
-                    ignored.append({"path": os.path.join(folder, sub), "action": IGNORED,
+                    ignored.append({"path": path, "action": IGNORED,
                                     "reason": "hidden folder, skipped with its contents"})
+                elif (key := _folder_key(path)) in walked:
+                    ignored.append({"path": path, "action": IGNORED, "reason": (
+                        f"symlink to '{os.path.realpath(path)}', a folder of this class already read "
+                        f"(a loop or a second link); its images are counted once")})
                 else:
+                    walked.add(key)
                     kept.append(sub)
             subfolders[:] = kept  # os.walk descends only into what is left here
             for name in sorted(names):
@@ -231,6 +267,12 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], lis
                 else:
                     files.append((path, label))
     return [d.name for d in class_dirs], files, ignored, hidden
+
+
+def _folder_key(path: str) -> tuple[int, int]:
+    """The identity of the real folder behind ``path`` (symlinks followed)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def load_image_folder(

@@ -10,9 +10,12 @@ checkpoint and starts fresh (the loop logs that) instead of resuming silently.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -22,7 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
+from ..errors import UserError
+
 log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+CHECKPOINT_KEYS = frozenset({"format", "config", "epoch", "model", "optimizer", "history", "best", "rng"})
 
 # Keys that do not change what is trained: how long, where to write, how to show it.
 # ``epochs`` is left out so that raising it continues a finished run.
@@ -50,26 +59,77 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     A kill at any moment leaves either the previous complete checkpoint or the new one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path, fsync=True) as f:
         torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at ``path`` (tensors on the CPU), or None when there is none."""
     if not path.is_file():
         return None
+    fix = "delete it or set train.resume to false to train from scratch"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise RuntimeError(
+        raise UserError(
             f"Cannot read the checkpoint '{path}' ({type(exc).__name__}: it is damaged or not a Classwise "
-            f"checkpoint); delete it or set train.resume to false to train from scratch."
+            f"checkpoint); {fix}."
         ) from exc
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT or not CHECKPOINT_KEYS <= set(blob):
+        found = sorted(map(str, blob)) if isinstance(blob, dict) else [type(blob).__name__]
+        raise UserError(
+            f"The checkpoint '{path}' loads but is not a format-{CHECKPOINT_FORMAT} Classwise checkpoint "
+            f"(it holds {', '.join(found) or 'nothing'}); {fix}."
+        )
+    return blob
+
+
+class CheckpointLock:
+    """An exclusive lock on one checkpoint, held while a training writes it.
+
+    ``fcntl.flock`` on a sidecar ``<checkpoint>.lock`` file: the kernel drops it when
+    the process ends however it ends (kill -9 included), so a stale lock never blocks
+    a rerun. A second training of the same configuration on the same data is refused
+    instead of writing the same file at the same time.
+    """
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.path = checkpoint.with_name(checkpoint.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> CheckpointLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise UserError(
+                f"The checkpoint '{self.path.with_suffix('')}' is being written by another training of the "
+                f"same configuration (process {holder}); wait for it to finish, or set train.checkpoint_dir "
+                f"to another folder to train a separate copy."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+    def __enter__(self) -> CheckpointLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
 
 
 def capture_rng_states(generator: torch.Generator, host_rng: np.random.Generator) -> dict[str, Any]:
@@ -113,7 +173,8 @@ class TrainingState:
     def record(self, row: dict[str, float], model: torch.nn.Module) -> None:
         """Append an epoch; keep its weights when its validation accuracy is the best so far."""
         self.history.append(row)
-        if row["val_accuracy"] > self.best_accuracy:
+        # Without a validation subset (NaN accuracy) the last epoch is the one kept.
+        if row["val_accuracy"] > self.best_accuracy or math.isnan(row["val_accuracy"]):
             self.best_accuracy, self.best_epoch = row["val_accuracy"], int(row["epoch"])
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 

@@ -25,7 +25,15 @@ from ..inference import predict_logits, resolve_device, to_device_images
 from ..models import available_models
 from ..models.registry import model_option_names
 from .batches import DeviceBatches
-from .checkpoint import TrainingState, checkpoint_path, checkpoint_state, fingerprint, resume, save_checkpoint
+from .checkpoint import (
+    CheckpointLock,
+    TrainingState,
+    checkpoint_path,
+    checkpoint_state,
+    fingerprint,
+    resume,
+    save_checkpoint,
+)
 from .schedule import step_lr
 from .step import TrainStep
 
@@ -174,21 +182,41 @@ def fit(
         cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha, generator, host_rng,
     )
     step = TrainStep(cfg, num_classes, mean, std, device)
+    if not len(val_labels):
+        log.info("No validation images (split.val_per_class = 0?): the weights of the last epoch are kept.")
     x_val = to_device_images(val_images, device)
     y_val = torch.from_numpy(np.asarray(val_labels, dtype=np.int64)).to(device)
     val_criterion = nn.CrossEntropyLoss(reduction="sum")
 
     state = TrainingState()
     ckpt_file = None
-    if cfg.checkpoint_dir:
-        fp = fingerprint(asdict(cfg), np.asarray(train_images), np.asarray(train_labels),
-                         np.asarray(val_images), np.asarray(val_labels), np.asarray([mean, std], dtype=np.float64))
-        ckpt_file = resume(checkpoint_path(cfg.checkpoint_dir, cfg.model, fp), cfg.epochs, cfg.resume,
-                           step.model, step.optimizer, state, generator, host_rng)
-        for row in state.history if on_epoch_end is not None else ():
-            on_epoch_end(row)
-    resumed_from = state.epoch
+    with contextlib.ExitStack() as held:
+        if cfg.checkpoint_dir:
+            fp = fingerprint(asdict(cfg), np.asarray(train_images), np.asarray(train_labels),
+                             np.asarray(val_images), np.asarray(val_labels), np.asarray([mean, std], dtype=np.float64))
+            ckpt_file = checkpoint_path(cfg.checkpoint_dir, cfg.model, fp)
+            held.enter_context(CheckpointLock(ckpt_file))  # a second identical training is refused here
+            ckpt_file = resume(ckpt_file, cfg.epochs, cfg.resume, step.model, step.optimizer, state, generator,
+                               host_rng)
+            for row in state.history if on_epoch_end is not None else ():
+                on_epoch_end(row)
+        resumed_from = state.epoch
+        _train_epochs(cfg, batches, step, x_val, y_val, val_criterion, state, ckpt_file, generator, host_rng,
+                      device, on_epoch_end)
+    return TrainResult(
+        best_state=state.best_state,
+        model_config={"name": cfg.model, "num_classes": num_classes, "options": dict(cfg.model_options)},
+        history=state.history,
+        best_epoch=state.best_epoch,
+        resumed_from=resumed_from,
+    )
 
+
+def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_val: torch.Tensor,
+                  y_val: torch.Tensor, val_criterion: nn.Module, state: TrainingState, ckpt_file,
+                  generator: torch.Generator, host_rng: np.random.Generator, device: torch.device,
+                  on_epoch_end: Callable[[dict[str, float]], None] | None) -> None:
+    """The epochs from ``state.epoch`` to ``cfg.epochs``: train, validate, record, checkpoint, report."""
     with logging_redirect_tqdm():
         epochs_bar = _bar(range(state.epoch, cfg.epochs), cfg, desc="epochs", initial=state.epoch,
                           total=cfg.epochs)
@@ -214,9 +242,11 @@ def fit(
                     f"Training loss became {train_loss} in epoch {epoch + 1}; lower train.lr "
                     f"(now {cfg.lr}) or check the input images."
                 )
-            val_logits = predict_logits(step.model, x_val, step.normalize, cfg.eval_batch_size, step.amp)
-            val_loss = val_criterion(val_logits, y_val).item() / max(len(y_val), 1)
-            val_acc = (val_logits.argmax(1) == y_val).float().mean().item() if len(y_val) else 0.0
+            val_loss = val_acc = math.nan  # no validation subset: NaN, and the last epoch counts as best
+            if len(y_val):
+                val_logits = predict_logits(step.model, x_val, step.normalize, cfg.eval_batch_size, step.amp)
+                val_loss = val_criterion(val_logits, y_val).item() / len(y_val)
+                val_acc = (val_logits.argmax(1) == y_val).float().mean().item()
             row = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -240,10 +270,3 @@ def fit(
                 epochs_bar.set_postfix(val_acc=f"{val_acc:.3f}", img_s=f"{row['images_per_s']:.0f}")
             if on_epoch_end is not None:
                 on_epoch_end(row)
-    return TrainResult(
-        best_state=state.best_state,
-        model_config={"name": cfg.model, "num_classes": num_classes, "options": dict(cfg.model_options)},
-        history=state.history,
-        best_epoch=state.best_epoch,
-        resumed_from=resumed_from,
-    )

@@ -27,6 +27,7 @@ from classwise.evaluation.figures import (
     training_curves_figure,
 )
 from classwise.evaluation.metrics import per_class_table, summary_metrics
+from classwise.lineage import check_lineage
 from classwise.sources import LabelledImages
 from classwise.split import SUBSETS, dataset_rows, subset_index
 from classwise.tracking import as_logged_metrics
@@ -44,8 +45,9 @@ def _subset_rows(predictions: pd.DataFrame, subset: str) -> pd.DataFrame:
     rows = predictions[predictions["subset"] == subset]
     if rows.empty:
         raise ValueError(
-            f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' "
-            f"and rerun 'kedro run --pipelines=evaluate'."
+            f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' (or, when "
+            f"the split holds none, as with split.{subset}_per_class = 0, point evaluate.confusion_subset at a "
+            f"subset with images) and rerun 'kedro run --pipelines=evaluate'."
         )
     return rows
 
@@ -59,10 +61,14 @@ def predict(
 ) -> pd.DataFrame:
     """Class probabilities for every image of the evaluated subsets, batched, in eval mode."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    check_lineage(model["config"], dataset, split, "The model in data/06_models/model.pt")
     network = load_network(model)
     frames = []
     for subset in cfg.subsets:
         index = subset_index(dataset, split, subset)
+        if not len(index):
+            log.info("The split holds no '%s' images (split.%s_per_class = 0?): skipped.", subset, subset)
+            continue
         probs = predict_proba(
             network, dataset.images[index], normalization_stats["mean"], normalization_stats["std"],
             device=cfg.device, batch_size=cfg.batch_size,
@@ -130,6 +136,12 @@ def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params
     """Pearson (with a bootstrap interval) and Spearman correlation of F1 with class size;
     the classes under the threshold. Also the numbers worth comparing across runs, for MLflow."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    if not (per_class_report["subset"] == cfg.correlation_subset).any():
+        raise ValueError(
+            f"per_class_report.csv holds no '{cfg.correlation_subset}' rows (the split holds no such images, as "
+            f"with split.{cfg.correlation_subset}_per_class = 0); point evaluate.correlation_subset at a subset "
+            f"with images, e.g. --params=evaluate.correlation_subset=test."
+        )
     result = f1_size_correlation(
         per_class_report, cfg.correlation_subset, cfg.f1_threshold, cfg.bootstrap_resamples, cfg.bootstrap_seed
     )

@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 
 from classwise.config import parse
+from classwise.errors import UserError
+from classwise.lineage import lineage
 from classwise.sources import LabelledImages
 from classwise.split import subset_index
 from classwise.tracking import log_epoch
@@ -44,9 +46,16 @@ def train_model(
     )
     if result.resumed_from:
         log.info("Epochs 1-%d came from the checkpoint in %s.", result.resumed_from, cfg.checkpoint_dir)
+    if not any(row["images_per_s"] > 0 for row in result.history) or not result.best_state:
+        # Raised before the outputs are saved, so the model file of the last good run stays as it was.
+        raise UserError(
+            f"Training ran no optimisation step (train.epochs = {cfg.epochs}, train.batch_size = "
+            f"{cfg.batch_size}, {len(train_idx)} training images), so the saved model was left unchanged; "
+            f"set train.epochs to 1 or more and train.batch_size to 2 or more."
+        )
     log.info("Best validation accuracy at epoch %d.", result.best_epoch)
     model = {
-        "config": {**result.model_config, "best_epoch": result.best_epoch, "class_names": dataset.class_names},
+        "config": {**result.model_config, "best_epoch": result.best_epoch, **lineage(dataset, split)},
         "state_dict": result.best_state,
     }
     return model, pd.DataFrame(result.history)

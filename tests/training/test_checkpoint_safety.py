@@ -1,0 +1,114 @@
+"""Checkpoints under concurrency: unique temporary files, one training per checkpoint, format checked."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from classwise.errors import UserError
+from classwise.training import TrainConfig, fit
+from classwise.training import checkpoint as ckpt
+from classwise.training.checkpoint import CheckpointLock, load_checkpoint, save_checkpoint
+from tests.conftest import PROJECT_ROOT, make_images
+
+
+def _cfg(directory: Path, **kw) -> TrainConfig:
+    base = dict(model="preact_resnet18", model_options={"width": 4}, epochs=1, batch_size=16, milestones=[],
+                augment="none", device="cpu", progress=False, checkpoint_dir=str(directory))
+    return TrainConfig(**{**base, **kw})
+
+
+def _fit(cfg: TrainConfig):
+    data = make_images([16, 16], size=16)
+    return fit(data.images, data.labels, data.images[:4], data.labels[:4], 2, [0.5] * 3, [0.25] * 3, cfg)
+
+
+def test_two_writers_of_one_checkpoint_never_share_a_temporary_file(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def slow_save(obj, f):  # holds each writer between its write and its rename
+        real_save(obj, f)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(ckpt.torch, "save", slow_save)
+    path = tmp_path / "m-abc.pt"
+    errors = []
+
+    def write(epoch):
+        try:
+            save_checkpoint(path, {"epoch": epoch})
+        except Exception as exc:  # the old fixed name: FileNotFoundError on the second rename
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(e,)) for e in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert torch.load(path, weights_only=True)["epoch"] in (1, 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["m-abc.pt"]  # no temporary file left
+
+
+def test_a_second_identical_training_is_refused_while_the_first_holds_the_checkpoint(tmp_path):
+    _fit(_cfg(tmp_path))
+    (checkpoint,) = tmp_path.glob("*.pt")
+    with CheckpointLock(checkpoint):
+        with pytest.raises(UserError, match=r"being written by another training of the same configuration"):
+            _fit(_cfg(tmp_path, epochs=2))
+    assert load_checkpoint(checkpoint)["epoch"] == 1  # untouched by the refused run
+    assert _fit(_cfg(tmp_path, epochs=2)).resumed_from == 1  # the lock is gone with its holder
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+import torch
+torch.set_num_threads(1)
+from classwise.errors import UserError
+from tests.training.test_checkpoint_safety import _cfg, _fit
+from pathlib import Path
+try:
+    _fit(_cfg(Path({directory!r}), epochs=4))
+except UserError as exc:
+    print("REFUSED", exc)
+    sys.exit(3)
+print("DONE")
+"""
+
+
+def test_two_identical_trainings_at_once_leave_one_good_checkpoint(tmp_path):
+    script = SCRIPT.format(root=str(PROJECT_ROOT), directory=str(tmp_path))
+    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=PROJECT_ROOT) for _ in range(2)]
+    outcomes = [(run.wait(timeout=300), *run.communicate()) for run in runs]
+    codes = sorted(code for code, _, _ in outcomes)
+    # Either one was refused while the other trained, or the second started after the first
+    # finished and found its complete checkpoint (a clean wait); never a crash or a damaged file.
+    assert codes in ([0, 3], [0, 0]), outcomes
+    for code, out, _ in outcomes:
+        assert ("REFUSED" in out) == (code == 3)
+    (checkpoint,) = tmp_path.glob("*.pt")
+    assert load_checkpoint(checkpoint)["epoch"] == 4
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("blob, shown", [({"epoch": 1}, "it holds epoch"), ([1, 2], "it holds list"),
+                                         ({"format": 2, "epoch": 1}, "it holds epoch, format")])
+def test_a_checkpoint_of_another_structure_is_one_sentence_not_a_key_error(tmp_path, blob, shown):
+    path = tmp_path / "m.pt"
+    torch.save(blob, path)
+    with pytest.raises(UserError, match=f"not a format-1 Classwise checkpoint \\({shown}\\); delete it"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_keys_match_what_the_loop_writes(tmp_path):
+    _fit(_cfg(tmp_path))
+    (checkpoint,) = tmp_path.glob("*.pt")
+    assert set(torch.load(checkpoint, weights_only=True)) == ckpt.CHECKPOINT_KEYS
+    assert np.isfinite(load_checkpoint(checkpoint)["history"][0]["train_loss"])
