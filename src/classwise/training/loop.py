@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import ConfigError
 from ..models import build_model
 from .augment import augment_batch
 from .checkpoint import (
@@ -32,6 +33,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .cutmix import cutmix
+from .losses import build_criterion, check_loss_combination, describe, loss_options
 from .sampling import epoch_indices
 from .schedule import step_lr
 
@@ -58,6 +60,11 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=lambda: [60, 90])  # 0-based epochs where lr drops
     gamma: float = 0.1  # lr factor at each milestone
     label_smoothing: float = 0.0  # mass spread over the other classes (the seed: 0.1)
+    # Imbalance remedies (classwise.training.losses); class counts come from the train subset
+    loss: Literal["cross_entropy", "balanced_softmax", "logit_adjusted", "ldam", "class_balanced", "focal"] = (
+        "cross_entropy")
+    loss_options: dict[str, Any] = field(default_factory=dict)  # e.g. {tau: 1.0}; unknown keys are refused
+    drw_epoch: int | None = None  # 0-based epoch from which effective-number class weights apply; None = off
     # Data
     oversample: bool = False  # class-balanced draws with replacement (weights 1 / class count)
     cutmix_p: float = 0.0  # probability a batch gets CutMix (the seed: 0.5); 0 = off
@@ -73,6 +80,12 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none
     resume: bool = True  # continue from this configuration's checkpoint when there is one
+
+    def __post_init__(self) -> None:
+        loss_options(self.loss, self.loss_options, self.drw_epoch)
+        check_loss_combination(self.loss, self.cutmix_p)
+        if self.drw_epoch is not None and self.drw_epoch < 0:
+            raise ConfigError(f"Parameter 'train.drw_epoch' is {self.drw_epoch}; set a 0-based epoch or null.")
 
 
 @dataclass
@@ -157,7 +170,9 @@ class TrainStep:
             self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay, fused=True if cuda else None,
         )
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        counts = torch.bincount(y_train, minlength=num_classes)
+        self.criterion = build_criterion(cfg.loss, cfg.loss_options, counts, cfg.label_smoothing, cfg.drw_epoch)
+        log.info("train.loss %s: %s.", cfg.loss, describe(self.criterion))
         self.normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
         self.amp = cfg.amp and cuda
 
@@ -301,6 +316,7 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
+        step_fn.criterion.set_epoch(epoch)
         start = time.perf_counter()
         order = epoch_indices(y_train, num_classes, cfg.oversample, generator)
         # Sums stay on the device: one sync an epoch instead of one a step.

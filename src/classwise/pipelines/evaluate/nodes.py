@@ -20,6 +20,7 @@ from classwise.evaluation.confusion import (
     top_confusions,
 )
 from classwise.evaluation.correlation import f1_size_correlation
+from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
 from classwise.evaluation.figures import (
     confusion_matrix_figure,
     f1_vs_size_figure,
@@ -48,8 +49,19 @@ class EvaluateConfig:
     misclassified_images: int = 24  # images in the misclassified grid
     batch_size: int = 1024  # images per forward pass
     device: str = "auto"  # auto, cpu, cuda, ...
+    group_thresholds: list[int] | None = None  # [a, b]: tail under a train images, head over b; None = terciles
+    logit_adjust_tau: float = 0.0  # post-hoc logit adjustment (0 = off); when on, adjusted_* metrics too
 
     def __post_init__(self) -> None:
+        if self.group_thresholds is not None and (
+            len(self.group_thresholds) != 2 or self.group_thresholds[0] > self.group_thresholds[1]
+        ):
+            raise ConfigError(
+                f"Parameter 'evaluate.group_thresholds' is {self.group_thresholds}; give two train counts "
+                f"[a, b] with a <= b (tail under a, head over b), or null for terciles."
+            )
+        if self.logit_adjust_tau < 0:
+            raise ConfigError(f"Parameter 'evaluate.logit_adjust_tau' is {self.logit_adjust_tau}; set it 0 or more.")
         for s in [*self.subsets, self.correlation_subset, self.confusion_subset]:
             if s not in SUBSETS:
                 raise ConfigError(f"Parameter 'evaluate' names subset '{s}'; use one of {', '.join(SUBSETS)}.")
@@ -113,8 +125,18 @@ def predict(
     return pd.concat(frames, ignore_index=True)
 
 
-def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -> tuple[dict, dict]:
+def compute_metrics(
+    predictions: pd.DataFrame,
+    training_history: pd.DataFrame,
+    split: pd.DataFrame | None = None,
+    evaluate_params: dict[str, Any] | None = None,
+) -> tuple[dict, dict]:
     """Headline metrics per subset, and the same flattened for MLflow.
+
+    With the ``split``, each held-out subset also gets top-1 and macro-F1 of the head,
+    medium and tail classes (by train count, ``metrics["groups"]`` says which), and,
+    when ``evaluate.logit_adjust_tau`` is above 0, the same after post-hoc logit
+    adjustment as ``adjusted_*``.
 
     ``train.top1`` and ``train.loss`` come from the last training epoch (augmented batches,
     weights still moving), as the seed reports train accuracy. When the train subset was
@@ -127,8 +149,15 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
     metrics: dict[str, dict] = {
         "train": {"top1": float(last["train_accuracy"]), "loss": float(last["train_loss"])},
     }
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    train_counts = groups = None
+    if split is not None:
+        train_counts = np.bincount(split.loc[split["subset"] == "train", "label"], minlength=len(_class_names(split)))
+        groups = class_groups(train_counts, cfg.group_thresholds)
     for subset, rows in predictions.groupby("subset", sort=False, observed=True):
         summary = summary_metrics(rows["label"].to_numpy(), np.stack(rows["probabilities"].to_numpy()))
+        if groups is not None and subset != "train":
+            summary.update(_group_and_adjusted(rows, train_counts, groups, cfg.logit_adjust_tau))
         if subset == "train":
             summary["top1_eval"] = summary.pop("top1")
             metrics["train"].update(summary)
@@ -143,7 +172,19 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
         for name, value in values.items()
         if name != "n_images"
     })
+    if groups is not None:
+        metrics["groups"] = describe_groups(train_counts, groups)
     return metrics, flat
+
+
+def _group_and_adjusted(rows: pd.DataFrame, train_counts: np.ndarray, groups: np.ndarray, tau: float) -> dict:
+    labels, probs = rows["label"].to_numpy(), np.stack(rows["probabilities"].to_numpy())
+    out = group_metrics(labels, probs.argmax(1), groups)
+    if tau > 0:
+        adjusted = adjust_probabilities(probs, train_counts, tau)
+        out.update({f"adjusted_{k}": v for k, v in summary_metrics(labels, adjusted).items() if k != "n_images"})
+        out.update({f"adjusted_{k}": v for k, v in group_metrics(labels, adjusted.argmax(1), groups).items()})
+    return out
 
 
 def build_per_class_report(predictions: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
