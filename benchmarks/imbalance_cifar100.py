@@ -8,7 +8,8 @@ writes the Markdown table of docs/results.md from the saved rows, adding a
 post-hoc logit-adjusted row computed from the cross-entropy row's probabilities.
 
     PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --root ../shared/data --out /tmp/imbalance
-    PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --out /tmp/imbalance --table
+    PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --out /tmp/imbalance --table \
+        --figure docs/imbalance_recall_vs_size.png
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import yaml
 
 from classwise.config import parse
 from classwise.evaluation.correlation import f1_size_correlation
+from classwise.evaluation.figures import recall_vs_size_figure
 from classwise.evaluation.groups import adjust_probabilities, class_groups, group_metrics
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.models import build_model
@@ -124,9 +126,24 @@ def results_table(out: Path, tau: float) -> str:
             label, wall = f"cross_entropy + post-hoc adjustment (tau {tau:g})", "0 (no training)"
         m = row_numbers(blob["test_labels"], test_probs, blob["val_labels"], val_probs, blob["train_counts"])
         pct = [f"{100 * m[k]:.1f}" for k in ("top1", "head_top1", "medium_top1", "tail_top1")]
+        r = "–" if m["r"] is None else f"{m['r']:.2f}"  # undefined when every class has the same F1
         lines.append(f"| {label} | {' | '.join(pct)} | {m['macro_f1']:.3f} | {m['tail_macro_f1']:.3f} "
-                     f"| {m['under_f1']} | {m['r']:.2f} | {wall} |")
+                     f"| {m['under_f1']} | {r} | {wall} |")
     return "\n".join(lines)
+
+
+def recall_figure(out: Path, rows: list[str], path: Path) -> None:
+    """Per-class test recall against train count, for ``rows`` side by side."""
+    runs, groups = {}, None
+    for name in rows:
+        blob = np.load(out / f"{name}.npz")
+        labels, predicted = blob["test_labels"], blob["test_probs"].argmax(1)
+        counts = blob["train_counts"]
+        recall = np.array([np.mean(predicted[labels == c] == c) if np.any(labels == c) else np.nan
+                           for c in range(len(counts))])
+        runs[name], groups = (counts, recall), class_groups(counts)
+    fig = recall_vs_size_figure(runs, groups)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -135,6 +152,8 @@ def main() -> None:
     ap.add_argument("--out", default="data/07_model_output/imbalance_benchmark", help="where rows are saved")
     ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS), help="rows to train")
     ap.add_argument("--table", action="store_true", help="write the Markdown table from saved rows, no training")
+    ap.add_argument("--figure", default=None, help="with --table: also save the recall-vs-size figure here")
+    ap.add_argument("--figure-rows", nargs=2, default=["cross_entropy", "balanced_softmax"], help="its two rows")
     ap.add_argument("--tau", type=float, default=1.0, help="post-hoc logit adjustment tau of the extra row")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -142,6 +161,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.table:
         print(results_table(out, args.tau))  # noqa: T201 (the script's output)
+        if args.figure:
+            recall_figure(out, args.figure_rows, Path(args.figure))
         return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset, index, stats = load_data(args.root)

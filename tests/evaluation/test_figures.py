@@ -135,3 +135,15 @@ def test_misclassified_grid_without_mistakes_says_so():
     fig = misclassified_figure(np.zeros((0, 32, 32, 3), np.uint8), [], [], np.zeros(0))
     assert "No misclassified images" in fig.axes[0].texts[0].get_text()
     _png(fig)
+
+
+def test_recall_vs_size_has_a_panel_a_run_coloured_by_group():
+    from classwise.evaluation.figures import recall_vs_size_figure
+
+    counts = np.array([10, 50, 100, 200, 300, 400])
+    groups = np.array(["tail", "tail", "medium", "medium", "head", "head"])
+    fig = recall_vs_size_figure({"a": (counts, np.linspace(0, 1, 6)), "b": (counts, np.full(6, 0.5))}, groups)
+    assert len(fig.axes) == 2
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [2, 2, 2]
+    assert "mean recall 0.50" in fig.axes[1].get_title()
+    plt.close(fig)
