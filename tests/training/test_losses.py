@@ -148,3 +148,24 @@ def test_balanced_softmax_and_ldam_drw_raise_tail_recall_over_cross_entropy():
     ldam_drw = _tail_recall("ldam", 2, x, y, xv, yv, tail)
     assert balanced > plain + 0.1
     assert ldam_drw > plain + 0.1
+
+
+def test_soft_targets_weight_each_image_by_its_mass_on_each_class():
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.25, 0.75], [0.5, 0.5, 0.0]])
+    w = effective_number_weights(COUNTS, 0.9)
+    crit = build_criterion("class_balanced", {"beta": 0.9}, COUNTS)
+    expected = (F.cross_entropy(LOGITS, soft, reduction="none") * (soft @ w)).mean()
+    assert torch.allclose(crit(LOGITS, soft), expected)
+    # focal with soft targets: sum over classes of t_c (1 - p_c)^gamma (-log p_c)
+    p = torch.softmax(LOGITS, 1)
+    focal = (soft * (1 - p) ** 2 * -torch.log(p)).sum(1).mean()
+    assert torch.allclose(build_criterion("focal", {"gamma": 2.0}, COUNTS)(LOGITS, soft), focal)
+
+
+def test_balanced_softmax_trains_with_cutmix_and_label_smoothing():
+    x, y = _long_tailed_blobs([40, 10], seed=3)
+    cfg = TrainConfig(model="preact_resnet18", model_options={"width": 4}, epochs=1, batch_size=16,
+                      augment="none", device="cpu", progress=False, loss="balanced_softmax", cutmix_p=1.0,
+                      label_smoothing=0.1, drw_epoch=0)
+    result = fit(x, y, x[:8], y[:8], 2, [0.5] * 3, [0.25] * 3, cfg)
+    assert math.isfinite(result.history[0]["train_loss"])
