@@ -104,6 +104,8 @@ def test_a_subset_that_was_not_predicted_is_named():
     ({"confusion_subset": "holdout"}, "names subset 'holdout'"),
     ({"top_confusions": -1}, "'evaluate.top_confusions' is -1"),
     ({"bootstrap_resamples": "many"}, "'evaluate.bootstrap_resamples' must be int"),
+    ({"group_thresholds": [100, 20]}, r"'evaluate.group_thresholds' is \[100, 20\]"),
+    ({"logit_adjust_tau": -1.0}, "'evaluate.logit_adjust_tau' is -1.0"),
 ])
 def test_bad_evaluate_parameters_are_one_clear_sentence(params, message):
     with pytest.raises(ConfigError, match=message):
