@@ -164,7 +164,6 @@ def main() -> None:
         if args.figure:
             recall_figure(out, args.figure_rows, Path(args.figure))
         return
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset, index, stats = load_data(args.root)
     for name in args.rows:
         if (out / f"{name}.json").exists():
