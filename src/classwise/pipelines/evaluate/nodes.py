@@ -20,13 +20,13 @@ from classwise.evaluation.confusion import (
     top_confusions,
 )
 from classwise.evaluation.correlation import f1_size_correlation
-from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
 from classwise.evaluation.figures import (
     confusion_matrix_figure,
     f1_vs_size_figure,
     misclassified_figure,
     training_curves_figure,
 )
+from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.models import build_model
 from classwise.sources import LabelledImages
