@@ -256,7 +256,7 @@ def recall_vs_size_figure(runs: dict[str, tuple[np.ndarray, np.ndarray]], groups
                 mask = np.asarray(groups) == g
                 ax.scatter(counts[mask], recall[mask], s=14, alpha=0.7, color=colour,
                            label=f"{g} (mean {recall[mask].mean():.2f})" if mask.any() else g)
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
+            ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
         if len(counts) >= 2 and np.ptp(counts) > 0:
             slope, intercept = np.polyfit(counts, recall, 1)
             xs = np.array([counts.min(), counts.max()])
