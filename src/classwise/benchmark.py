@@ -207,7 +207,7 @@ def ours_loop(
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
     batches = DeviceBatches(x, y, classes, batch_size, cfg.augment, cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha,
                             generator, np.random.default_rng(0))
-    train_step = TrainStep(cfg, classes, [0.49] * 3, [0.25] * 3, device)
+    train_step = TrainStep(cfg, classes, [0.49] * 3, [0.25] * 3, device, torch.bincount(y, minlength=classes))
     state = {"order": batches.order(), "at": 0}
 
     def next_indices() -> torch.Tensor:

@@ -7,7 +7,8 @@ import yaml
 
 from classwise.ablation import apply_overrides, expand_steps, parse_ablation
 from classwise.ablation.ladder import nest, value_label
-from classwise.config import ConfigError
+from classwise.config import ConfigError, parse
+from classwise.training import TrainConfig
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 
@@ -93,7 +94,8 @@ def test_the_shipped_scales_hold_the_seeds_ladder():
     params = yaml.safe_load((CONF / "parameters_ablation.yml").read_text())["ablation"]
     cfg = parse_ablation(params)
     full = [r.name for r in expand_steps(cfg, "full")]
-    assert full[:2] == ["baseline", "augment"] and full[-1] == "final"
+    seed_steps = [n for n in full if not n.startswith("imbalance_")]
+    assert full[:2] == ["baseline", "augment"] and seed_steps[-1] == "final"
     assert [n for n in full if n.startswith("weight_decay_")][0] == "weight_decay_5e-4"
     assert {"ls_os_cutmix", "arch_resnet50", "arch_resnext29_8x64d", "arch_densenet_bc_100", "arch_wrn_28_10",
             "arch_se_resnet18", "arch_se_wrn_28_10"} <= set(full)
@@ -105,3 +107,23 @@ def test_the_shipped_scales_hold_the_seeds_ladder():
     assert [n for n in quick if not n.startswith("weight_decay_")] == [
         n for n in full if not n.startswith("weight_decay_")
     ]
+
+
+def test_the_imbalance_steps_change_one_remedy_each_on_the_baseline():
+    params = yaml.safe_load((CONF / "parameters_ablation.yml").read_text())["ablation"]
+    cfg = parse_ablation(params)
+    for scale in ("quick", "full"):
+        runs = {r.name: r.overrides for r in expand_steps(cfg, scale)}
+        baseline = runs["baseline"]
+        imbalance = {name: o for name, o in runs.items() if name.startswith("imbalance_")}
+        assert {"imbalance_oversample", "imbalance_balanced_softmax", "imbalance_ldam_drw",
+                "imbalance_logit_adjusted_0.5", "imbalance_focal"} <= set(imbalance)
+        for name, overrides in imbalance.items():
+            changed = {k for k in overrides if baseline.get(k) != overrides[k]}
+            assert changed and changed <= {"train.oversample", "train.loss", "train.loss_options",
+                                           "train.loss_options.tau", "train.drw_epoch"}, (scale, name)
+        # every step's training parameters, on top of conf/base, pass the parameter check
+        base = yaml.safe_load((CONF / "parameters_train.yml").read_text())
+        for overrides in imbalance.values():
+            train_overrides = {k: v for k, v in overrides.items() if k.startswith("train.")}
+            parse(TrainConfig, apply_overrides(base, train_overrides)["train"], "train")

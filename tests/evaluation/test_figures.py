@@ -145,3 +145,15 @@ def test_training_curves_of_a_run_without_validation_draw_without_a_best_epoch()
         assert not any("best val epoch" in t.get_text() for t in fig.axes[1].get_legend().get_texts())
     finally:
         plt.close(fig)
+
+
+def test_recall_vs_size_has_a_panel_a_run_coloured_by_group():
+    from classwise.evaluation.figures import recall_vs_size_figure
+
+    counts = np.array([10, 50, 100, 200, 300, 400])
+    groups = np.array(["tail", "tail", "medium", "medium", "head", "head"])
+    fig = recall_vs_size_figure({"a": (counts, np.linspace(0, 1, 6)), "b": (counts, np.full(6, 0.5))}, groups)
+    assert len(fig.axes) == 2
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [2, 2, 2]
+    assert "mean recall 0.50" in fig.axes[1].get_title()
+    plt.close(fig)

@@ -104,6 +104,8 @@ def test_a_subset_that_was_not_predicted_is_named():
     ({"confusion_subset": "holdout"}, "names subset 'holdout'"),
     ({"top_confusions": -1}, "'evaluate.top_confusions' is -1"),
     ({"bootstrap_resamples": "many"}, "'evaluate.bootstrap_resamples' must be int"),
+    ({"group_thresholds": [100, 20]}, r"'evaluate.group_thresholds' is \[100, 20\]"),
+    ({"logit_adjust_tau": -1.0}, "'evaluate.logit_adjust_tau' is -1.0"),
 ])
 def test_bad_evaluate_parameters_are_one_clear_sentence(params, message):
     with pytest.raises(ConfigError, match=message):
@@ -134,3 +136,19 @@ def test_correlation_on_a_subset_without_images_is_one_sentence():
     report = pd.DataFrame({"subset": ["test"], "class": ["a"], "f1": [1.0], "train_count": [3]})
     with pytest.raises(ValueError, match="holds no 'val' rows .* point evaluate.correlation_subset"):
         correlate_f1_with_class_size(report, {})
+
+
+def test_metrics_carry_head_medium_tail_and_post_hoc_adjusted_numbers():
+    split = pd.DataFrame({"id": [f"s{i}" for i in range(15)], "label": [0] * 12 + [1] * 2 + [2],
+                          "class_name": ["ant"] * 12 + ["bee"] * 2 + ["cat"], "subset": "train"})
+    predictions = _predictions("test", [0, 0, 1, 2], [0, 0, 1, 0])
+    metrics, flat = compute_metrics(predictions, HISTORY, split, {"logit_adjust_tau": 1.0})
+    assert metrics["groups"]["tail"] == {"classes": 1, "train_count_min": 1, "train_count_max": 1}
+    assert metrics["test"]["head_top1"] == 1.0 and metrics["test"]["tail_top1"] == 0.0
+    assert flat["test_tail_top1"] == {"value": 0.0, "step": 0}
+    # dividing by the prior (12/15, 2/15, 1/15) makes cat's 0.1 beat ant's 0.8 (1.5 > 1.0): the tail
+    # image is now right, and the ant images wrong, at tau 1
+    assert metrics["test"]["adjusted_tail_top1"] == 1.0 and metrics["test"]["adjusted_head_top1"] == 0.0
+    assert "test_adjusted_top1" in flat
+    plain, _ = compute_metrics(predictions, HISTORY, split, {})
+    assert not any(k.startswith("adjusted_") for k in plain["test"])

@@ -57,7 +57,8 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     assert set(report["subset"]) == {"train", "val", "test"} and len(report) == 3 * small_images.num_classes
     assert report.loc[report["subset"] == "val", "support"].tolist() == [3] * 4
     metrics = catalog["metrics"].load()
-    assert set(metrics) == {"train", "val", "test"} and 0 <= metrics["test"]["top1"] <= 1
+    assert set(metrics) == {"train", "val", "test", "groups"} and 0 <= metrics["test"]["top1"] <= 1
+    assert set(metrics["groups"]) == {"head", "medium", "tail"} and "tail_top1" in metrics["test"]
     predictions = catalog["predictions"].load()
     assert len(predictions) == len(small_images)
     corr = catalog["f1_size_correlation"].load()

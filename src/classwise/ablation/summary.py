@@ -14,9 +14,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+# Per-group numbers of the test subset (classwise.evaluation.groups), beside the F1-vs-size r.
+GROUP_COLUMNS = ["test_head_top1", "test_medium_top1", "test_tail_top1", "test_tail_macro_f1"]
 COLUMNS = [
     "step", "changes", "status", "train_accuracy", "val_accuracy", "test_accuracy", "val_macro_f1",
-    "test_macro_f1", "classes_under_f1", "f1_size_r", "wall_seconds", "run_id", "error",
+    "test_macro_f1", *GROUP_COLUMNS, "classes_under_f1", "f1_size_r", "wall_seconds", "run_id", "error",
 ]
 
 
@@ -55,6 +57,7 @@ def summary_table(outcomes: list[StepOutcome]) -> pd.DataFrame:
                 "test_accuracy": _get(o.metrics, "test", "top1"),
                 "val_macro_f1": _get(o.metrics, "val", "macro_f1"),
                 "test_macro_f1": _get(o.metrics, "test", "macro_f1"),
+                **{c: _get(o.metrics, "test", c.removeprefix("test_")) for c in GROUP_COLUMNS},
                 "classes_under_f1": len(below) if below is not None else pd.NA,
                 "f1_size_r": _get(o.f1_size, "pearson_r"),
                 "wall_seconds": round(o.wall_seconds, 1),
@@ -79,6 +82,7 @@ def summary_markdown(table: pd.DataFrame, title: str, f1_threshold: float = 0.5)
     """The table as GitHub Markdown, the way the seed reports it (accuracies in percent)."""
     headers = [
         "step", "what changed", "train acc", "val acc", "test acc", "val macro-F1", "test macro-F1",
+        "test head acc", "test medium acc", "test tail acc", "test tail macro-F1",
         f"classes under F1 {f1_threshold:g}", "F1-vs-size r", "wall time (s)", "status",
     ]
     lines = [f"# {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -86,7 +90,9 @@ def summary_markdown(table: pd.DataFrame, title: str, f1_threshold: float = 0.5)
         cells = [
             _cell(row.step, 0), _cell(row.changes, 0),
             *(_cell(v * 100, 1) for v in (row.train_accuracy, row.val_accuracy, row.test_accuracy)),
-            _cell(row.val_macro_f1, 3), _cell(row.test_macro_f1, 3), _cell(row.classes_under_f1, 0),
+            _cell(row.val_macro_f1, 3), _cell(row.test_macro_f1, 3),
+            *(_cell(v * 100, 1) for v in (row.test_head_top1, row.test_medium_top1, row.test_tail_top1)),
+            _cell(row.test_tail_macro_f1, 3), _cell(row.classes_under_f1, 0),
             _cell(row.f1_size_r, 2), _cell(row.wall_seconds, 1),
             row.status if not row.error else f"{row.status}: {_cell(row.error, 0)}",
         ]

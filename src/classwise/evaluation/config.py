@@ -20,8 +20,19 @@ class EvaluateConfig:
     misclassified_images: int = 24  # images in the misclassified grid
     batch_size: int = 1024  # images per forward pass
     device: str = "auto"  # auto, cpu, cuda, ...
+    group_thresholds: list[int] | None = None  # [a, b]: tail under a train images, head over b; None = terciles
+    logit_adjust_tau: float = 0.0  # post-hoc logit adjustment (0 = off); when on, adjusted_* metrics too
 
     def __post_init__(self) -> None:
+        if self.group_thresholds is not None and (
+            len(self.group_thresholds) != 2 or self.group_thresholds[0] > self.group_thresholds[1]
+        ):
+            raise ConfigError(
+                f"Parameter 'evaluate.group_thresholds' is {self.group_thresholds}; give two train counts "
+                f"[a, b] with a <= b (tail under a, head over b), or null for terciles."
+            )
+        if self.logit_adjust_tau < 0:
+            raise ConfigError(f"Parameter 'evaluate.logit_adjust_tau' is {self.logit_adjust_tau}; set it 0 or more.")
         for s in [*self.subsets, self.correlation_subset, self.confusion_subset]:
             if s not in SUBSETS:
                 raise ConfigError(f"Parameter 'evaluate' names subset '{s}'; use one of {', '.join(SUBSETS)}.")

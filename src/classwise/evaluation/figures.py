@@ -236,3 +236,35 @@ def misclassified_figure(
         )
     fig.suptitle(f"Most confidently misclassified {subset} images ({n})")
     return fig
+
+
+def recall_vs_size_figure(runs: dict[str, tuple[np.ndarray, np.ndarray]], groups: np.ndarray | None = None,
+                          subset: str = "test") -> plt.Figure:
+    """Per-class recall against train class size, one panel a run (e.g. two remedies side by side).
+
+    ``runs`` maps a run's name to (train counts, per-class recall); ``groups`` (head / medium /
+    tail per class, as classwise.evaluation.groups gives) colours the points.
+    """
+    colours = {"head": "tab:blue", "medium": "tab:orange", "tail": "tab:red"}
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 4), sharey=True, squeeze=False)
+    for ax, (name, (counts, recall)) in zip(axes[0], runs.items()):
+        counts, recall = np.asarray(counts, dtype=float), np.asarray(recall, dtype=float)
+        if groups is None:
+            ax.scatter(counts, recall, s=14, alpha=0.7)
+        else:
+            for g, colour in colours.items():
+                mask = np.asarray(groups) == g
+                ax.scatter(counts[mask], recall[mask], s=14, alpha=0.7, color=colour,
+                           label=f"{g} (mean {recall[mask].mean():.2f})" if mask.any() else g)
+            ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+        if len(counts) >= 2 and np.ptp(counts) > 0:
+            slope, intercept = np.polyfit(counts, recall, 1)
+            xs = np.array([counts.min(), counts.max()])
+            ax.plot(xs, slope * xs + intercept, color="grey", linewidth=1)
+        ax.set_title(f"{name}: mean recall {recall.mean():.2f}", fontsize=10)
+        ax.set_xlabel("train images of the class")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{subset} recall per class")
+    axes[0][0].set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    return fig

@@ -34,6 +34,7 @@ from .checkpoint import (
     resume,
     save_checkpoint,
 )
+from .losses import check_loss_combination, loss_options
 from .schedule import step_lr
 from .step import TrainStep
 
@@ -66,6 +67,11 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=lambda: [60, 90])  # 0-based epochs where lr drops
     gamma: float = 0.1  # lr factor at each milestone
     label_smoothing: float = 0.1  # target mass spread over the other classes
+    # Imbalance remedies (classwise.training.losses); class counts come from the train subset
+    loss: Literal["cross_entropy", "balanced_softmax", "logit_adjusted", "ldam", "class_balanced", "focal"] = (
+        "cross_entropy")
+    loss_options: dict[str, Any] = field(default_factory=dict)  # e.g. {tau: 1.0}; unknown keys are refused
+    drw_epoch: int | None = None  # 0-based epoch from which effective-number class weights apply; None = off
     # Data
     oversample: bool = True  # class-balanced draws with replacement (weights 1 / class count)
     cutmix_p: float = 0.5  # probability a batch gets CutMix; 0 = off
@@ -119,6 +125,10 @@ class TrainConfig:
                 f"Parameter 'train.milestones' is {self.milestones}; give increasing epochs of 1 or more "
                 f"at which the lr is multiplied by train.gamma (or [] for a constant lr)."
             )
+        loss_options(self.loss, self.loss_options, self.drw_epoch)
+        check_loss_combination(self.loss, self.cutmix_p)
+        if self.drw_epoch is not None and self.drw_epoch < 0:
+            raise ConfigError(f"Parameter 'train.drw_epoch' is {self.drw_epoch}; set a 0-based epoch or null.")
         unreached = [m for m in self.milestones if m >= self.epochs]
         if unreached:
             log.warning("train.milestones %s lie at or beyond train.epochs = %d: the lr does not drop there.",
@@ -181,7 +191,7 @@ def fit(
         to_device_images(train_images, device), y_train, num_classes, cfg.batch_size, cfg.augment,
         cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha, generator, host_rng,
     )
-    step = TrainStep(cfg, num_classes, mean, std, device)
+    step = TrainStep(cfg, num_classes, mean, std, device, torch.bincount(y_train, minlength=num_classes))
     if not len(val_labels):
         log.info("No validation images (split.val_per_class = 0?): the weights of the last epoch are kept.")
     x_val = to_device_images(val_images, device)
@@ -223,6 +233,7 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
         for epoch in epochs_bar:
             lr = step_lr(epoch, cfg.lr, cfg.milestones, cfg.gamma)
             step.set_lr(lr)
+            step.criterion.set_epoch(epoch)  # deferred re-weighting switches its class weights here
             step.model.train()
             start = time.perf_counter()
             # Sums stay on the device: one sync an epoch instead of one a step.

@@ -6,14 +6,17 @@ The model, optimizer and loss are built here, once, so that ``fit`` and the benc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 from ..inference import Normalizer, autocast
 from ..models import build_model
+from .losses import build_criterion, describe
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .loop import TrainConfig
@@ -21,7 +24,8 @@ if TYPE_CHECKING:
 
 class TrainStep:
     def __init__(self, cfg: TrainConfig, num_classes: int, mean: Sequence[float], std: Sequence[float],
-                 device: torch.device) -> None:
+                 device: torch.device, class_counts: torch.Tensor) -> None:
+        """``class_counts``: training images a class (on ``device``), for the imbalance losses."""
         cuda = device.type == "cuda"
         self.device = device
         self.model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
@@ -35,7 +39,8 @@ class TrainStep:
             self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay, fused=True if cuda else None,
         )
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.criterion = build_criterion(cfg.loss, cfg.loss_options, class_counts, cfg.label_smoothing, cfg.drw_epoch)
+        log.info("train.loss %s: %s.", cfg.loss, describe(self.criterion))
         self.normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
         self.amp = cfg.amp and cuda
 

@@ -26,6 +26,7 @@ from classwise.evaluation.figures import (
     misclassified_figure,
     training_curves_figure,
 )
+from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.lineage import check_lineage
 from classwise.sources import LabelledImages
@@ -88,8 +89,18 @@ def predict(
     return pd.concat(frames, ignore_index=True)
 
 
-def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -> tuple[dict, dict]:
+def compute_metrics(
+    predictions: pd.DataFrame,
+    training_history: pd.DataFrame,
+    split: pd.DataFrame | None = None,
+    evaluate_params: dict[str, Any] | None = None,
+) -> tuple[dict, dict]:
     """Headline metrics per subset, and the same flattened for MLflow.
+
+    With the ``split``, each held-out subset also gets top-1 and macro-F1 of the head,
+    medium and tail classes (by train count, ``metrics["groups"]`` says which), and,
+    when ``evaluate.logit_adjust_tau`` is above 0, the same after post-hoc logit
+    adjustment as ``adjusted_*``.
 
     ``train.top1`` and ``train.loss`` come from the last training epoch (augmented batches,
     weights still moving), as the seed reports train accuracy. When the train subset was
@@ -102,8 +113,15 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
     metrics: dict[str, dict] = {
         "train": {"top1": float(last["train_accuracy"]), "loss": float(last["train_loss"])},
     }
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    train_counts = groups = None
+    if split is not None:
+        train_counts = np.bincount(split.loc[split["subset"] == "train", "label"], minlength=len(_class_names(split)))
+        groups = class_groups(train_counts, cfg.group_thresholds)
     for subset, rows in predictions.groupby("subset", sort=False, observed=True):
         summary = summary_metrics(rows["label"].to_numpy(), np.stack(rows["probabilities"].to_numpy()))
+        if groups is not None and subset != "train":
+            summary.update(_group_and_adjusted(rows, train_counts, groups, cfg.logit_adjust_tau))
         if subset == "train":
             summary["top1_eval"] = summary.pop("top1")
             metrics["train"].update(summary)
@@ -118,7 +136,19 @@ def compute_metrics(predictions: pd.DataFrame, training_history: pd.DataFrame) -
         for name, value in values.items()
         if name != "n_images"
     })
+    if groups is not None:
+        metrics["groups"] = describe_groups(train_counts, groups)
     return metrics, flat
+
+
+def _group_and_adjusted(rows: pd.DataFrame, train_counts: np.ndarray, groups: np.ndarray, tau: float) -> dict:
+    labels, probs = rows["label"].to_numpy(), np.stack(rows["probabilities"].to_numpy())
+    out = group_metrics(labels, probs.argmax(1), groups)
+    if tau > 0:
+        adjusted = adjust_probabilities(probs, train_counts, tau)
+        out.update({f"adjusted_{k}": v for k, v in summary_metrics(labels, adjusted).items() if k != "n_images"})
+        out.update({f"adjusted_{k}": v for k, v in group_metrics(labels, adjusted.argmax(1), groups).items()})
+    return out
 
 
 def build_per_class_report(predictions: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:

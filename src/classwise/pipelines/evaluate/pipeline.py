@@ -23,7 +23,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "predictions",
                 name="predict",
             ),
-            Node(compute_metrics, ["predictions", "training_history"], ["metrics", "headline_metrics"],
+            Node(compute_metrics, ["predictions", "training_history", "split", "params:evaluate"],
+                 ["metrics", "headline_metrics"],
                  name="compute_metrics"),
             Node(build_per_class_report, ["predictions", "split"], "per_class_report", name="build_per_class_report"),
             Node(
