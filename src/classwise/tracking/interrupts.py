@@ -112,14 +112,18 @@ class InterruptHook:
         self._previous.clear()
 
     def _at_exit(self) -> None:
-        if self.signum is not None and mlflow.active_run() is not None:
-            run_id = mlflow.active_run().info.run_id
+        if self.signum is None or mlflow.active_run() is None:
+            return
+        run_id = mlflow.active_run().info.run_id
+        try:
             mlflow.set_tag(ENDED_TAG, signal.Signals(self.signum).name)
             end_active_runs(KILLED)
-            log.warning("MLflow run %s ended as KILLED.", run_id)
+        except Exception as exc:  # the signal may have cut a store write short; close the run directly
+            log.warning("Ending MLflow run %s through the client (%s: %s).", run_id, type(exc).__name__, exc)
+            MlflowClient().set_terminated(run_id, KILLED)
+        log.warning("MLflow run %s ended as KILLED.", run_id)
 
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
+    def _install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set from the main thread
         self.signum = None
@@ -132,6 +136,8 @@ class InterruptHook:
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        # Only while a pipeline runs: a notebook or `kedro viz` keeps its own handlers.
+        self._install()
         run = mlflow.active_run()  # opened by kedro-mlflow's hook, which runs before this one
         if run is None:
             return
