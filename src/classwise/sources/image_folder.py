@@ -6,6 +6,7 @@ cannot be used is listed with its reason, never dropped silently.
 
 from __future__ import annotations
 
+import io
 import logging
 import multiprocessing
 import os
@@ -28,8 +29,8 @@ REJECTED = "rejected"  # an image file that could not be decoded
 IGNORED = "ignored"  # a file that is not meant as an image of a class
 
 
-class _BrokenImage(Exception):
-    """An image file that cannot be used; the message is the reason a user reads."""
+class BrokenImage(Exception):
+    """An image that cannot be used; the message is the reason a user reads."""
 
 
 def default_workers() -> int:
@@ -59,35 +60,55 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return img.convert("RGB") if mode != "RGB" else img
 
 
-def decode_image(path: str, size: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
-    """One file as a uint8 (size, size, 3) array, and whether it was resized and converted.
+def prepare_image(img: Image.Image, size: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """A loaded Pillow image as uint8 (size, size, 3): EXIF rotation, RGB, bicubic resize.
 
-    Raises _BrokenImage with a readable reason when the file cannot be used.
+    Returns the array and whether the mode was converted. Training ingest, the predict
+    pipeline and the served model all pass through here, so they see the same pixels.
     """
-    if os.path.getsize(path) == 0:
-        raise _BrokenImage("empty file (0 bytes)")
+    # Phones store rotation in EXIF; apply it so images look as in any viewer.
+    img = ImageOps.exif_transpose(img)
+    converted = img.mode != "RGB"
+    rgb = to_rgb(img, background)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8), converted
+
+
+def decode_image(
+    source: str | bytes, size: int, background: tuple[int, int, int], max_pixels: int | None = None
+) -> tuple[np.ndarray, bool, bool]:
+    """One file (a path) or encoded image (bytes) as a uint8 (size, size, 3) array, and whether
+    it was resized and converted.
+
+    ``max_pixels`` refuses larger images before their pixels are decoded. Raises BrokenImage
+    with a readable reason when the image cannot be used.
+    """
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    if (len(source) if is_bytes else os.path.getsize(source)) == 0:
+        raise BrokenImage("empty file (0 bytes)" if not is_bytes else "empty image (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(source) if is_bytes else source) as img:
             original_size = img.size
+            if max_pixels is not None and original_size[0] * original_size[1] > max_pixels:
+                width, height = original_size
+                raise BrokenImage(
+                    f"too large ({width}x{height} pixels, over the limit of {max_pixels:,}); "
+                    f"resize it before sending"
+                )
             img.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, much faster
             img.load()  # Image.open is lazy; truncation only shows here
-            # Phones store rotation in EXIF; apply it so images look as in any viewer.
-            img = ImageOps.exif_transpose(img)
-            converted = img.mode != "RGB"
-            rgb = to_rgb(img, background)
-            resized = original_size != (size, size)
-            if rgb.size != (size, size):
-                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-            return np.asarray(rgb, dtype=np.uint8), resized, converted
+            pixels, converted = prepare_image(img, size, background)
+            return pixels, original_size != (size, size), converted
     except UnidentifiedImageError:
-        raise _BrokenImage("not an image Pillow can read (unknown or corrupt header)") from None
+        raise BrokenImage("not an image Pillow can read (unknown or corrupt header)") from None
     except Image.DecompressionBombError as exc:
-        raise _BrokenImage(f"too large to decode safely ({exc})") from None
+        raise BrokenImage(f"too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        text = str(exc).replace(path, "<file>")
+        text = str(exc) if is_bytes else str(exc).replace(source, "<file>")
         if "truncated" in text.lower() or isinstance(exc, EOFError):
-            raise _BrokenImage(f"truncated image ({text})") from None
-        raise _BrokenImage(f"cannot decode ({type(exc).__name__}: {text})") from None
+            raise BrokenImage(f"truncated image ({text})") from None
+        raise BrokenImage(f"cannot decode ({type(exc).__name__}: {text})") from None
 
 
 def _decode_chunk(
@@ -101,7 +122,7 @@ def _decode_chunk(
     for position, path in enumerate(paths):
         try:
             pixels, was_resized, was_converted = decode_image(path, size, background)
-        except _BrokenImage as exc:
+        except BrokenImage as exc:
             broken.append((position, str(exc)))
             continue
         except Exception as exc:  # one odd file must never stop a 35,000-image ingest
