@@ -230,28 +230,41 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], lis
 
     files: list[tuple[str, int]] = []
     for label, class_dir in enumerate(class_dirs):
-        for folder, subfolders, names in os.walk(class_dir.path):
-            kept = []
-            for sub in sorted(subfolders):
-                if sub.startswith("."):
-                    hidden += 1
-                    ignored.append({"path": os.path.join(folder, sub), "action": IGNORED,
-                                    "reason": "hidden folder, skipped with its contents"})
-                else:
-                    kept.append(sub)
-            subfolders[:] = kept  # os.walk descends only into what is left here
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                extension = os.path.splitext(name)[1].lower()
-                if name.startswith("."):
-                    hidden += 1
-                    ignored.append({"path": path, "action": IGNORED, "reason": "hidden file"})
-                elif extension not in IMAGE_EXTENSIONS:
-                    ignored.append({"path": path, "action": IGNORED,
-                                    "reason": f"not an image file (extension '{extension or 'none'}')"})
-                else:
-                    files.append((path, label))
+        paths, skipped, hidden_here = walk_image_files(class_dir.path)
+        files.extend((path, label) for path in paths)
+        ignored.extend(skipped)
+        hidden += hidden_here
     return [d.name for d in class_dirs], files, ignored, hidden
+
+
+def walk_image_files(folder: str) -> tuple[list[str], list[dict[str, str]], int]:
+    """Image files under ``folder`` at any depth, sorted; the files and folders skipped, each with
+    its reason (hidden, or not an image by its extension); and how many of those were hidden."""
+    files: list[str] = []
+    ignored: list[dict[str, str]] = []
+    hidden = 0
+    for here, subfolders, names in os.walk(folder):
+        kept = []
+        for sub in sorted(subfolders):
+            if sub.startswith("."):
+                hidden += 1
+                ignored.append({"path": os.path.join(here, sub), "action": IGNORED,
+                                "reason": "hidden folder, skipped with its contents"})
+            else:
+                kept.append(sub)
+        subfolders[:] = kept  # os.walk descends only into what is left here
+        for name in sorted(names):
+            path = os.path.join(here, name)
+            extension = os.path.splitext(name)[1].lower()
+            if name.startswith("."):
+                hidden += 1
+                ignored.append({"path": path, "action": IGNORED, "reason": "hidden file"})
+            elif extension not in IMAGE_EXTENSIONS:
+                ignored.append({"path": path, "action": IGNORED,
+                                "reason": f"not an image file (extension '{extension or 'none'}')"})
+            else:
+                files.append(path)
+    return files, ignored, hidden
 
 
 def load_image_folder(
