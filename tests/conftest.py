@@ -135,19 +135,27 @@ def new_images_folder(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def mlflow_store(tmp_path: Path, monkeypatch):
-    """A throwaway MLflow tracking store and registry (SQLite), artifacts under tmp_path."""
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """A throwaway MLflow tracking store and registry (SQLite) for a test module, artifacts beside it.
+
+    Module-scoped: creating the SQLite schema takes seconds.
+    """
     import mlflow
 
-    monkeypatch.chdir(tmp_path)  # the default artifact root (./mlruns) lands here
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    root = tmp_path_factory.mktemp("mlflow")
+    cwd = os.getcwd()
+    os.chdir(root)  # the default artifact root (./mlruns) lands here
+    uri = f"sqlite:///{root / 'mlflow.db'}"
     before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment("classwise")
-    yield uri
-    if mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    try:
+        yield uri
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        os.chdir(cwd)

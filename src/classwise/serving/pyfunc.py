@@ -118,7 +118,8 @@ def predict_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
         best = int(probs.argmax())
         rows[position] = {"class": predictor.class_names[best], "probability": float(probs[best]),
                           "probabilities": [float(v) for v in probs], "error": None}
-    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=OUTPUT_COLUMNS).astype(object)
+    return frame.where(frame.notna(), None)  # None, not NaN: JSON answers carry null, never the invalid NaN
 
 
 class ClasswiseModel(mlflow.pyfunc.PythonModel):
