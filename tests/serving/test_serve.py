@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,15 +14,10 @@ import pytest
 
 import mlflow
 from classwise.pipelines.predict.nodes import log_mlflow_model, predict_new_images
+from classwise.serving.server import served_model
 from tests.conftest import NEW_IMAGES_GOOD, TINY_STATS, make_images, tiny_model
 
 START_TIMEOUT_S = 240  # the server imports torch and loads the model; the machine may be busy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, str]:
@@ -47,49 +36,17 @@ def images_payload(blobs: list[bytes]) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(mlflow_store, tmp_path_factory):
-    """The registered model served in a subprocess; always stopped, with a bounded wait."""
+    """The registered model served by a real `mlflow models serve` subprocess; always stopped (served_model)."""
     data = make_images([6, 6, 6, 6])
     split = pd.DataFrame({"id": data.ids, "subset": ["train", "val", "test"] * 8})
     with mlflow.start_run():
         log_mlflow_model(tiny_model(), TINY_STATS, {"val": {"top1": 0.5}}, data, split, {}, {})
-    port = free_port()
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
-    # The server starts uvicorn by name: the environment's bin folder must be on PATH, as in an activated venv.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": mlflow_store, "MLFLOW_REGISTRY_URI": mlflow_store}
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/classwise/1", "--env-manager",
-             "local", "--host", "127.0.0.1", "-p", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so the workers stop with it
-        )
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow models serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow models serve did not answer within {START_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        with served_model("models:/classwise/1", mlflow_store, log_path, start_timeout_s=START_TIMEOUT_S) as url:
+            yield url
+    except (RuntimeError, TimeoutError) as exc:
+        pytest.fail(str(exc))
 
 
 def test_served_model_gives_the_predict_pipelines_classes(server, new_images_folder):
@@ -147,3 +104,18 @@ def test_malformed_requests_get_a_4xx_not_a_500(server, body, content_type):
     # and the server is still there afterwards
     with urllib.request.urlopen(f"{server}/ping", timeout=10) as response:
         assert response.status == 200
+
+
+def test_load_benchmark_fires_bounded_requests_at_the_server(server, new_images_folder):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "serve_load", Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    images = bench.load_images(str(new_images_folder / "a.png"), limit=4)
+    result = bench.fire(server, bench.payloads(images, batch=2, count=6), concurrency=3, max_seconds=60)
+    assert result["requests_ok"] == 6 and result["requests_failed"] == 0
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    with pytest.raises(SystemExit, match="127.0.0.1"):
+        bench.check_loopback("http://example.com:5001")
