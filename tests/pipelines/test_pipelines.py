@@ -52,7 +52,7 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
         "params:train": TINY_TRAIN,
         "params:evaluate": {"device": "cpu"},
         "params:predict": {},
-        "params:data": {},
+        "params:data.image_folder.background": [255, 255, 255],
     })
     SequentialRunner().run(pipeline, catalog)
     report = catalog["per_class_report"].load()

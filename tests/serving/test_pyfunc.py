@@ -13,6 +13,7 @@ from classwise.serving.pyfunc import MAX_IMAGE_BYTES, predict_frame
 from classwise.serving.register import png_bytes
 from tests.conftest import NEW_IMAGES_GOOD, TINY_STATS, make_images, tiny_model
 
+WHITE = [255, 255, 255]  # data.image_folder.background
 PREDICT = {"device": "cpu", "workers": 1, "progress": False, "top_k": 3}
 
 
@@ -23,7 +24,7 @@ def registered(mlflow_store):
     split = pd.DataFrame({"id": data.ids, "subset": ["train", "val", "test"] * 8})
     metrics = {"val": {"top1": 0.5, "n_images": 8}, "test": {"top1": 0.25, "macro_f1": 0.2, "n_images": 8}}
     with mlflow.start_run():
-        info = log_mlflow_model(tiny_model(), TINY_STATS, metrics, data, split, {}, {})
+        info = log_mlflow_model(tiny_model(), TINY_STATS, metrics, data, split, {}, WHITE)
     return info
 
 
@@ -40,8 +41,8 @@ def test_training_run_registers_a_version_with_headline_metrics_as_tags(register
 def test_log_model_can_be_switched_off_and_needs_an_active_run(registered):
     data = make_images([3, 3])
     split = pd.DataFrame({"id": data.ids, "subset": "val"})
-    assert log_mlflow_model(tiny_model(2), TINY_STATS, {}, data, split, {"log_model": False}, {})["logged"] is False
-    assert log_mlflow_model(tiny_model(2), TINY_STATS, {}, data, split, {}, {})["logged"] is False
+    assert log_mlflow_model(tiny_model(2), TINY_STATS, {}, data, split, {"log_model": False}, WHITE)["logged"] is False
+    assert log_mlflow_model(tiny_model(2), TINY_STATS, {}, data, split, {}, WHITE)["logged"] is False
     with pytest.raises(MlflowException):  # nothing registered after version 1
         mlflow.MlflowClient().get_model_version("classwise", "2")
 
@@ -54,7 +55,7 @@ def test_loaded_pyfunc_agrees_with_the_predict_pipeline(registered, new_images_f
     expected = table.set_index("file").loc[files]
     assert answer["error"].isna().all()
     assert answer["class"].tolist() == expected["class_1"].tolist()
-    np.testing.assert_allclose(answer["probability"], expected["probability_1"], rtol=1e-5)
+    np.testing.assert_allclose(answer["probability"].astype(float), expected["probability_1"], rtol=1e-5)
     # predict.model_uri: the same predictions through the registered model.
     via_registry, _, _ = predict_new_images(
         None, None, {**PREDICT, "input": str(new_images_folder), "model_uri": "models:/classwise/latest"}, {}

@@ -40,7 +40,7 @@ def server(mlflow_store, tmp_path_factory):
     data = make_images([6, 6, 6, 6])
     split = pd.DataFrame({"id": data.ids, "subset": ["train", "val", "test"] * 8})
     with mlflow.start_run():
-        log_mlflow_model(tiny_model(), TINY_STATS, {"val": {"top1": 0.5}}, data, split, {}, {})
+        log_mlflow_model(tiny_model(), TINY_STATS, {"val": {"top1": 0.5}}, data, split, {}, [255, 255, 255])
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
     try:
         with served_model("models:/classwise/1", mlflow_store, log_path, start_timeout_s=START_TIMEOUT_S) as url:

@@ -70,10 +70,14 @@ def log_mlflow_model(
     dataset: LabelledImages,
     split: pd.DataFrame,
     predict_params: dict[str, Any],
-    data_params: dict[str, Any],
+    background: list[int],
 ) -> dict:
     """Log the trained model as an MLflow pyfunc in the run, registered under
-    ``predict.registered_model_name`` with the headline metrics as version tags."""
+    ``predict.registered_model_name`` with the headline metrics as version tags.
+
+    ``background`` is ``data.image_folder.background``; the input size is the training images'.
+    Only these two data parameters are inputs, so that an ablation step's run logs no other.
+    """
     cfg = parse(PredictConfig, predict_params, "predict")
     if not cfg.log_model:
         log.info("predict.log_model is false; no MLflow Model logged.")
@@ -81,8 +85,7 @@ def log_mlflow_model(
     if mlflow.active_run() is None:
         log.warning("No active MLflow run (tracking disabled for this pipeline?); no MLflow Model logged.")
         return {"logged": False, "reason": "no active MLflow run"}
-    data = parse(DataConfig, data_params, "data")
-    predictor = predictor_from_model(model, normalization_stats, data.image_size, data.image_folder.background)
+    predictor = predictor_from_model(model, normalization_stats, dataset.images.shape[1], background)
     examples = subset_index(dataset, split, "val")
     example = dataset.images[examples[0] if len(examples) else 0]
     info = log_classwise_model(model, predictor, np.asarray(example), cfg.registered_model_name,

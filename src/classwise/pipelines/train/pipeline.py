@@ -23,7 +23,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     logging = Pipeline([
         Node(
             log_mlflow_model,
-            ["model", "normalization_stats", "metrics", "dataset", "split", "params:predict", "params:data"],
+            ["model", "normalization_stats", "metrics", "dataset", "split", "params:predict",
+             "params:data.image_folder.background"],
             "mlflow_model_info",
             name="log_mlflow_model",
         )
