@@ -139,23 +139,28 @@ def new_images_folder(tmp_path: Path) -> Path:
 def mlflow_store(tmp_path_factory):
     """A throwaway MLflow tracking store and registry (SQLite) for a test module, artifacts beside it.
 
-    Module-scoped: creating the SQLite schema takes seconds.
+    Module-scoped: creating the SQLite schema takes seconds. MLflow keeps the URIs and the experiment
+    in module globals and in environment variables (which `kedro run` subprocesses inherit); all are put
+    back exactly afterwards, so no later test writes here.
     """
     import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     root = tmp_path_factory.mktemp("mlflow")
-    cwd = os.getcwd()
-    os.chdir(root)  # the default artifact root (./mlruns) lands here
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("classwise")
-    try:
-        yield uri
-    finally:
-        if mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
-        os.chdir(cwd)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # the default artifact root (./mlruns) lands here
+        patch.setattr(tracking_utils, "_tracking_uri", uri)
+        patch.setattr(registry_utils, "_registry_uri", uri)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.setattr(fluent, "_active_experiment_id", None)  # set_experiment sets these two
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_experiment("classwise")
+        try:
+            yield uri
+        finally:
+            if mlflow.active_run() is not None:
+                mlflow.end_run()

@@ -33,8 +33,8 @@ def predict_new_images(
     cfg = parse(PredictConfig, predict_params, "predict")
     if cfg.input is None:
         raise ConfigError(
-            "Parameter 'predict.input' is not set; run e.g. "
-            "kedro run --pipelines=predict --params=predict.input=path/to/images"
+            "Parameter 'predict.input' is not set; point it at an image file or a folder, e.g. "
+            "kedro run --pipelines=predict --params=predict.input=path/to/images."
         )
     if cfg.model_uri:
         predictor = load_registered_predictor(cfg.model_uri)
