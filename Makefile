@@ -13,7 +13,7 @@ export MPLBACKEND := Agg
 # See src/classwise/__init__.py: spinning OpenMP threads stall torch when a core is busy.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test install viz mlflow-ui ablation-quick clean
+.PHONY: run test install viz mlflow-ui serve ablation-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ ablation-quick: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+
+# Serve a registered model on 127.0.0.1 (POST /invocations); e.g. make serve MODEL=models:/classwise/3 PORT=5002.
+# The server starts uvicorn by name, hence the venv's bin folder first on PATH.
+MODEL ?= models:/classwise/latest
+PORT ?= 5001
+serve: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlflow.db \
+		$(BIN)/mlflow models serve -m $(MODEL) --env-manager local --host 127.0.0.1 -p $(PORT)
 
 clean:
 	find data -type f ! -name .gitkeep -delete

@@ -84,3 +84,83 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tiny_model(num_classes: int = 4, seed: int = 0) -> dict:
+    """A saved model as the train node writes it (untrained, width 4), with lineage keys besides."""
+    import torch
+
+    from classwise.models import build_model
+
+    torch.manual_seed(seed)
+    network = build_model("preact_resnet18", num_classes, width=4)
+    config = {"name": "preact_resnet18", "num_classes": num_classes, "options": {"width": 4}, "best_epoch": 1,
+              "class_names": [f"class {c}" for c in range(num_classes)], "lineage": {"split": "abc123"}}
+    return {"config": config, "state_dict": network.state_dict()}
+
+
+TINY_STATS = {"mean": [0.4, 0.45, 0.5], "std": [0.25, 0.26, 0.27]}
+
+# What new_images_folder holds: images predicted, and files listed as not predicted.
+NEW_IMAGES_GOOD = ["a.png", "b.jpg", "nested/deeper/c.png", "grey16.png", "rotated.jpg"]
+NEW_IMAGES_REJECTED = {
+    "truncated.png": "truncated", "empty.jpg": "empty file", "fake.png": "not an image",
+    "notes.txt": "not an image file", ".DS_Store": "hidden file", ".hidden": "hidden folder",
+}
+
+
+@pytest.fixture
+def new_images_folder(tmp_path: Path) -> Path:
+    """New images to predict: good ones in several formats, modes and sizes, broken and odd files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    root = tmp_path / "new_images"
+    (root / "nested" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / "a.png")
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(root / "b.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), "RGBA").save(root / "nested/deeper/c.png")
+    Image.fromarray(rng.integers(0, 65535, (32, 32)).astype(np.uint16)).save(root / "grey16.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    Image.fromarray(rng.integers(0, 256, (24, 48, 3), dtype=np.uint8)).save(root / "rotated.jpg", exif=exif)
+    whole = (root / "a.png").read_bytes()
+    (root / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "fake.png").write_text("not a picture")
+    (root / "notes.txt").write_text("holiday pictures")
+    (root / ".DS_Store").write_bytes(b"\0\1")
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / ".hidden" / "x.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """A throwaway MLflow tracking store and registry (SQLite) for a test module, artifacts beside it.
+
+    Module-scoped: creating the SQLite schema takes seconds. MLflow keeps the URIs and the experiment
+    in module globals and in environment variables (which `kedro run` subprocesses inherit); all are put
+    back exactly afterwards, so no later test writes here.
+    """
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # the default artifact root (./mlruns) lands here
+        patch.setattr(tracking_utils, "_tracking_uri", uri)
+        patch.setattr(registry_utils, "_registry_uri", uri)
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.setattr(fluent, "_active_experiment_id", None)  # set_experiment sets these two
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_experiment("classwise")
+        try:
+            yield uri
+        finally:
+            if mlflow.active_run() is not None:
+                mlflow.end_run()

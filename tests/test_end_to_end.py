@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.conftest import kedro
+from tests.conftest import NEW_IMAGES_GOOD, NEW_IMAGES_REJECTED, kedro
 
 TINY = ",".join([
     "train.epochs=2", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
@@ -21,7 +21,7 @@ def runs(project: Path) -> list:
     return client, client.search_runs([experiment.experiment_id])
 
 
-def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
+def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy, new_images_folder):
     proc = kedro(project_copy, "run", "--pipelines=train", f"--params={TINY}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     console = proc.stdout + proc.stderr
@@ -64,6 +64,24 @@ def test_kedro_run_train_end_to_end_tracked_in_mlflow(project_copy):
     artifacts = {a.path for d in ("reports", "figures", "model") for a in client.list_artifacts(run.info.run_id, d)}
     assert {"reports/per_class_report.csv", "reports/metrics.json", "figures/class_distribution.png",
             "model/model.pt"} <= artifacts
+
+    # The run logged an MLflow Model and registered it, headline metrics as tags.
+    version = client.get_model_version("classwise", "1")
+    assert version.run_id == run.info.run_id
+    assert float(version.tags["test.top1"]) == pytest.approx(metrics["test"]["top1"], abs=1e-6)
+    info = json.loads((data / "06_models/mlflow_model.json").read_text())
+    assert info["registered_model_uri"] == "models:/classwise/1"
+
+    # kedro run --pipelines=predict on a folder of good, broken and odd files, as a user types it.
+    proc = kedro(project_copy, "run", "--pipelines=predict",
+                 f"--params=predict.input={new_images_folder},predict.top_k=3,predict.progress=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    predicted = pd.read_csv(data / "07_model_output/new_predictions.csv")
+    assert sorted(predicted["file"]) == sorted(NEW_IMAGES_GOOD)
+    assert list(predicted.columns[:3]) == ["file", "class_1", "probability_1"] and "class_3" in predicted
+    rejected = pd.read_csv(data / "07_model_output/new_predictions_rejected.csv")
+    assert set(rejected["file"]) == set(NEW_IMAGES_REJECTED) and rejected["reason"].notna().all()
+    assert (data / "08_reporting/new_predictions.png").is_file()
 
 
     # Fewer epochs than the checkpoint holds: trained beside it, and said so in one line.

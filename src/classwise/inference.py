@@ -59,8 +59,8 @@ def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManag
 
 def load_network(model: dict[str, Any]) -> nn.Module:
     """The network a saved model (``{"config": ..., "state_dict": ...}``) describes, with its weights."""
-    config = model["config"]
-    network = build_model(config["name"], config["num_classes"], **config["options"])
+    config = model["config"]  # other keys (lineage, best epoch, class names) are not needed here
+    network = build_model(config["name"], config["num_classes"], **config.get("options", {}))
     network.load_state_dict(model["state_dict"])
     return network
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import parse
 from .evaluation.config import EvaluateConfig
+from .serving.config import PredictConfig
 from .sources import DataConfig
 from .split import SplitConfig
 from .stats import NormalizationConfig
@@ -23,6 +24,7 @@ BLOCKS: dict[str, type] = {
     "normalization": NormalizationConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "predict": PredictConfig,
 }
 
 

@@ -40,7 +40,8 @@ def test_registry_has_data_train_evaluate_and_default_is_train():
     assert {"ingest_images", "validate_dataset", "split_dataset", "compute_normalization_stats",
             "train_model", "predict", "compute_metrics", "build_per_class_report",
             "correlate_f1_with_class_size", "summarize_class_distribution"} <= names
-    assert names == {n.name for n in pipelines["data"].nodes + pipelines["evaluate"].nodes} | {"train_model"}
+    assert names == {n.name for n in pipelines["data"].nodes + pipelines["evaluate"].nodes} | {
+        "train_model", "log_mlflow_model"}
 
 
 def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
@@ -51,6 +52,8 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
         "params:normalization": {"mode": "computed"},
         "params:train": TINY_TRAIN,
         "params:evaluate": {"device": "cpu"},
+        "params:predict": {},
+        "params:data.image_folder.background": [255, 255, 255],
     })
     SequentialRunner().run(pipeline, catalog)
     report = catalog["per_class_report"].load()

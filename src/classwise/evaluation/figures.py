@@ -206,20 +206,14 @@ def training_curves_figure(history: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def misclassified_figure(
-    images: np.ndarray,
-    true_names: list[str],
-    predicted_names: list[str],
-    confidences: np.ndarray,
-    subset: str = "test",
-    ncols: int = 6,
-) -> plt.Figure:
-    """A grid of misclassified images, most confident first, each with its true and predicted class."""
+def image_grid_figure(images: np.ndarray, titles: list[str], suptitle: str, empty_text: str,
+                      ncols: int = 6) -> plt.Figure:
+    """Images in a grid, each with its (short, multi-line) title; ``empty_text`` when there are none."""
     n = len(images)
     if n == 0:
         fig, ax = plt.subplots(figsize=(6, 1.5), layout="constrained")
         ax.axis("off")
-        ax.text(0.5, 0.5, f"No misclassified images in {subset}.", ha="center", va="center", fontsize=12)
+        ax.text(0.5, 0.5, empty_text, ha="center", va="center", fontsize=12)
         return fig
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -230,11 +224,8 @@ def misclassified_figure(
         if k >= n:
             continue
         ax.imshow(images[k], interpolation="nearest")
-        ax.set_title(
-            f"true: {_short(true_names[k], 32)}\npred: {_short(predicted_names[k], 26)} ({confidences[k]:.0%})",
-            fontsize=7.5, loc="left",
-        )
-    fig.suptitle(f"Most confidently misclassified {subset} images ({n})")
+        ax.set_title(titles[k], fontsize=7.5, loc="left")
+    fig.suptitle(suptitle)
     return fig
 
 
@@ -268,3 +259,29 @@ def recall_vs_size_figure(runs: dict[str, tuple[np.ndarray, np.ndarray]], groups
     axes[0][0].set_ylim(-0.02, 1.02)
     fig.tight_layout()
     return fig
+
+
+def misclassified_figure(
+    images: np.ndarray,
+    true_names: list[str],
+    predicted_names: list[str],
+    confidences: np.ndarray,
+    subset: str = "test",
+    ncols: int = 6,
+) -> plt.Figure:
+    """A grid of misclassified images, most confident first, each with its true and predicted class."""
+    titles = [
+        f"true: {_short(true, 32)}\npred: {_short(predicted, 26)} ({confidence:.0%})"
+        for true, predicted, confidence in zip(true_names, predicted_names, confidences)
+    ]
+    return image_grid_figure(images, titles, f"Most confidently misclassified {subset} images ({len(images)})",
+                             f"No misclassified images in {subset}.", ncols)
+
+
+def predictions_figure(images: np.ndarray, files: list[str], classes: list[str], probabilities: np.ndarray,
+                       total: int, ncols: int = 6) -> plt.Figure:
+    """A contact sheet of new images, each with its file name and top class; ``total`` images were predicted."""
+    titles = [f"{_short(file, 30)}\n{_short(name, 26)} ({p:.0%})" for file, name, p in zip(files, classes, probabilities)]
+    shown = f"first {len(images)} of {total}" if len(images) < total else f"{total}"
+    return image_grid_figure(images, titles, f"Predictions for new images ({shown})", "No image could be predicted.",
+                             ncols)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import logging
 import multiprocessing
 import os
@@ -32,8 +33,8 @@ REJECTED = "rejected"  # an image file that could not be decoded
 IGNORED = "ignored"  # a file that is not meant as an image of a class
 
 
-class _BrokenImage(Exception):
-    """An image file that cannot be used; the message is the reason a user reads."""
+class BrokenImage(Exception):
+    """An image that cannot be used; the message is the reason a user reads."""
 
 
 def default_workers() -> int:
@@ -81,35 +82,55 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return img.convert("RGB") if mode != "RGB" else img
 
 
-def decode_image(path: str, size: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool, bool]:
-    """One file as a uint8 (size, size, 3) array, and whether it was resized and converted.
+def prepare_image(img: Image.Image, size: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """A loaded Pillow image as uint8 (size, size, 3): EXIF rotation, RGB, bicubic resize.
 
-    Raises _BrokenImage with a readable reason when the file cannot be used.
+    Returns the array and whether the mode was converted. Training ingest, the predict
+    pipeline and the served model all pass through here, so they see the same pixels.
     """
-    if os.path.getsize(path) == 0:
-        raise _BrokenImage("empty file (0 bytes)")
+    # Phones store rotation in EXIF; apply it so images look as in any viewer.
+    img = ImageOps.exif_transpose(img)
+    converted = img.mode != "RGB"
+    rgb = to_rgb(img, background)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8), converted
+
+
+def decode_image(
+    source: str | bytes, size: int, background: tuple[int, int, int], max_pixels: int | None = None
+) -> tuple[np.ndarray, bool, bool]:
+    """One file (a path) or encoded image (bytes) as a uint8 (size, size, 3) array, and whether
+    it was resized and converted.
+
+    ``max_pixels`` refuses larger images before their pixels are decoded. Raises BrokenImage
+    with a readable reason when the image cannot be used.
+    """
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    if (len(source) if is_bytes else os.path.getsize(source)) == 0:
+        raise BrokenImage("empty file (0 bytes)" if not is_bytes else "empty image (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(source) if is_bytes else source) as img:
             original_size = img.size
+            if max_pixels is not None and original_size[0] * original_size[1] > max_pixels:
+                width, height = original_size
+                raise BrokenImage(
+                    f"too large ({width}x{height} pixels, over the limit of {max_pixels:,}); "
+                    f"resize it before sending"
+                )
             img.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, much faster
             img.load()  # Image.open is lazy; truncation only shows here
-            # Phones store rotation in EXIF; apply it so images look as in any viewer.
-            img = ImageOps.exif_transpose(img)
-            converted = img.mode != "RGB"
-            rgb = to_rgb(img, background)
-            resized = original_size != (size, size)
-            if rgb.size != (size, size):
-                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-            return np.asarray(rgb, dtype=np.uint8), resized, converted
+            pixels, converted = prepare_image(img, size, background)
+            return pixels, original_size != (size, size), converted
     except UnidentifiedImageError:
-        raise _BrokenImage("not an image Pillow can read (unknown or corrupt header)") from None
+        raise BrokenImage("not an image Pillow can read (unknown or corrupt header)") from None
     except Image.DecompressionBombError as exc:
-        raise _BrokenImage(f"too large to decode safely ({exc})") from None
+        raise BrokenImage(f"too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        text = str(exc).replace(path, "<file>")
+        text = str(exc) if is_bytes else str(exc).replace(source, "<file>")
         if "truncated" in text.lower() or isinstance(exc, EOFError):
-            raise _BrokenImage(f"truncated image ({text})") from None
-        raise _BrokenImage(f"cannot decode ({type(exc).__name__}: {text})") from None
+            raise BrokenImage(f"truncated image ({text})") from None
+        raise BrokenImage(f"cannot decode ({type(exc).__name__}: {text})") from None
 
 
 def _decode_chunk(
@@ -123,7 +144,7 @@ def _decode_chunk(
     for position, path in enumerate(paths):
         try:
             pixels, was_resized, was_converted = decode_image(path, size, background)
-        except _BrokenImage as exc:
+        except BrokenImage as exc:
             broken.append((position, str(exc)))
             continue
         except Exception as exc:  # one odd file must never stop a 35,000-image ingest
@@ -238,35 +259,48 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[str, int]], lis
 
     files: list[tuple[str, int]] = []
     for label, class_dir in enumerate(class_dirs):
-        walked = {_folder_key(class_dir.path)}
-        for folder, subfolders, names in os.walk(class_dir.path, followlinks=True):
-            kept = []
-            for sub in sorted(subfolders):
-                path = os.path.join(folder, sub)
-                if sub.startswith("."):
-                    hidden += 1
-                    ignored.append({"path": path, "action": IGNORED,
-                                    "reason": "hidden folder, skipped with its contents"})
-                elif (key := _folder_key(path)) in walked:
-                    ignored.append({"path": path, "action": IGNORED, "reason": (
-                        f"symlink to '{os.path.realpath(path)}', a folder of this class already read "
-                        f"(a loop or a second link); its images are counted once")})
-                else:
-                    walked.add(key)
-                    kept.append(sub)
-            subfolders[:] = kept  # os.walk descends only into what is left here
-            for name in sorted(names):
-                path = os.path.join(folder, name)
-                extension = os.path.splitext(name)[1].lower()
-                if name.startswith("."):
-                    hidden += 1
-                    ignored.append({"path": path, "action": IGNORED, "reason": "hidden file"})
-                elif extension not in IMAGE_EXTENSIONS:
-                    ignored.append({"path": path, "action": IGNORED,
-                                    "reason": f"not an image file (extension '{extension or 'none'}')"})
-                else:
-                    files.append((path, label))
+        paths, skipped, hidden_here = walk_image_files(class_dir.path)
+        files.extend((path, label) for path in paths)
+        ignored.extend(skipped)
+        hidden += hidden_here
     return [d.name for d in class_dirs], files, ignored, hidden
+
+
+def walk_image_files(folder: str) -> tuple[list[str], list[dict[str, str]], int]:
+    """Image files under ``folder`` at any depth, sorted; the files and folders skipped, each with
+    its reason (hidden, not an image by its extension, a symlink to a folder already read); and
+    how many of those were hidden. Symlinked folders are followed, each real folder once."""
+    files: list[str] = []
+    ignored: list[dict[str, str]] = []
+    hidden = 0
+    walked = {_folder_key(folder)}
+    for here, subfolders, names in os.walk(folder, followlinks=True):
+        kept = []
+        for sub in sorted(subfolders):
+            path = os.path.join(here, sub)
+            if sub.startswith("."):
+                hidden += 1
+                ignored.append({"path": path, "action": IGNORED, "reason": "hidden folder, skipped with its contents"})
+            elif (key := _folder_key(path)) in walked:
+                ignored.append({"path": path, "action": IGNORED, "reason": (
+                    f"symlink to '{os.path.realpath(path)}', a folder already read "
+                    f"(a loop or a second link); its images are counted once")})
+            else:
+                walked.add(key)
+                kept.append(sub)
+        subfolders[:] = kept  # os.walk descends only into what is left here
+        for name in sorted(names):
+            path = os.path.join(here, name)
+            extension = os.path.splitext(name)[1].lower()
+            if name.startswith("."):
+                hidden += 1
+                ignored.append({"path": path, "action": IGNORED, "reason": "hidden file"})
+            elif extension not in IMAGE_EXTENSIONS:
+                ignored.append({"path": path, "action": IGNORED,
+                                "reason": f"not an image file (extension '{extension or 'none'}')"})
+            else:
+                files.append(path)
+    return files, ignored, hidden
 
 
 def _folder_key(path: str) -> tuple[int, int]:

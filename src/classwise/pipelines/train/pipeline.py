@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ..data.pipeline import create_pipeline as data_pipeline
 from ..evaluate.pipeline import create_pipeline as evaluate_pipeline
+from ..predict.nodes import log_mlflow_model
 from .nodes import train_model
 
 
@@ -18,4 +19,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             )
         ]
     )
-    return data_pipeline() + training + evaluate_pipeline()
+    # The trained model as an MLflow Model in the run and the registry, ready to serve.
+    logging = Pipeline([
+        Node(
+            log_mlflow_model,
+            ["model", "normalization_stats", "metrics", "dataset", "split", "params:predict",
+             "params:data.image_folder.background"],
+            "mlflow_model_info",
+            name="log_mlflow_model",
+        )
+    ])
+    return data_pipeline() + training + evaluate_pipeline() + logging

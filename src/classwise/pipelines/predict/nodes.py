@@ -1,0 +1,93 @@
+"""Nodes that use the trained model: predict new images, and log the MLflow Model after training.
+Thin wrappers around classwise.serving."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+
+from classwise.config import ConfigError, parse
+from classwise.evaluation.figures import predictions_figure
+from classwise.serving import PredictConfig, predict_path, predictor_from_model
+from classwise.serving.pyfunc import load_registered_predictor
+from classwise.serving.register import log_classwise_model
+from classwise.sources import DataConfig, LabelledImages
+from classwise.split import subset_index
+
+log = logging.getLogger(__name__)
+
+
+def predict_new_images(
+    model: dict,
+    normalization_stats: dict,
+    predict_params: dict[str, Any],
+    data_params: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
+    """Top-k classes for every image under ``predict.input``; the files not predicted, with their
+    reason; a contact sheet. Uses ``predict.model_uri`` when set, else the saved model."""
+    cfg = parse(PredictConfig, predict_params, "predict")
+    if cfg.input is None:
+        raise ConfigError(
+            "Parameter 'predict.input' is not set; point it at an image file or a folder, e.g. "
+            "kedro run --pipelines=predict --params=predict.input=path/to/images."
+        )
+    if cfg.model_uri:
+        predictor = load_registered_predictor(cfg.model_uri)
+        predictor.device, predictor.batch_size = cfg.device, cfg.batch_size
+        log.info("Predicting with %s (%d classes).", cfg.model_uri, len(predictor.class_names))
+    else:
+        data = parse(DataConfig, data_params, "data")
+        predictor = predictor_from_model(
+            model, normalization_stats, data.image_size, data.image_folder.background, cfg.device, cfg.batch_size
+        )
+    result = predict_path(predictor, cfg.input, cfg.top_k, cfg.workers, cfg.progress)
+    log.info("Predicted %d images under '%s'; %d files not predicted.", len(result.table), cfg.input,
+             len(result.rejected))
+    shown = min(cfg.contact_sheet_images, len(result.table))
+    figure = predictions_figure(
+        result.images[:shown], result.table["file"].head(shown).tolist(),
+        result.table["class_1"].head(shown).tolist(), result.table["probability_1"].head(shown).to_numpy(),
+        total=len(result.table),
+    )
+    return result.table, result.rejected, figure
+
+
+def headline_tags(metrics: dict) -> dict[str, float]:
+    """``metrics.json`` as flat tags for the registered version: val.top1, test.macro_f1, ..."""
+    return {f"{subset}.{name}": round(float(value), 6) for subset, values in metrics.items()
+            for name, value in values.items() if name != "n_images" and value is not None}
+
+
+def log_mlflow_model(
+    model: dict,
+    normalization_stats: dict,
+    metrics: dict,
+    dataset: LabelledImages,
+    split: pd.DataFrame,
+    predict_params: dict[str, Any],
+    background: list[int],
+) -> dict:
+    """Log the trained model as an MLflow pyfunc in the run, registered under
+    ``predict.registered_model_name`` with the headline metrics as version tags.
+
+    ``background`` is ``data.image_folder.background``; the input size is the training images'.
+    Only these two data parameters are inputs, so that an ablation step's run logs no other.
+    """
+    cfg = parse(PredictConfig, predict_params, "predict")
+    if not cfg.log_model:
+        log.info("predict.log_model is false; no MLflow Model logged.")
+        return {"logged": False, "reason": "predict.log_model is false"}
+    if mlflow.active_run() is None:
+        log.warning("No active MLflow run (tracking disabled for this pipeline?); no MLflow Model logged.")
+        return {"logged": False, "reason": "no active MLflow run"}
+    predictor = predictor_from_model(model, normalization_stats, dataset.images.shape[1], background)
+    examples = subset_index(dataset, split, "val")
+    example = dataset.images[examples[0] if len(examples) else 0]
+    info = log_classwise_model(model, predictor, np.asarray(example), cfg.registered_model_name,
+                               headline_tags(metrics))
+    return {"logged": True, **info}

@@ -1,0 +1,18 @@
+"""New images (a file or a folder) -> top-k predictions, the files not predicted, a contact sheet."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import predict_new_images
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                predict_new_images,
+                ["model", "normalization_stats", "params:predict", "params:data"],
+                ["new_predictions", "new_predictions_rejected", "new_predictions_plot"],
+                name="predict_new_images",
+            )
+        ]
+    )
