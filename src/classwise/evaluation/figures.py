@@ -213,14 +213,21 @@ def misclassified_figure(
     confidences: np.ndarray,
     subset: str = "test",
     ncols: int = 6,
+    captions: tuple[str, str] = ("true", "pred"),
+    title: str | None = None,
 ) -> plt.Figure:
-    """A grid of misclassified images, most confident first, each with its true and predicted class."""
+    """A grid of misclassified images, most confident first, each with its true and predicted class.
+
+    ``captions`` and ``title`` let the same grid show other pairs of classes (given and suggested).
+    """
     n = len(images)
     if n == 0:
         fig, ax = plt.subplots(figsize=(6, 1.5), layout="constrained")
         ax.axis("off")
-        ax.text(0.5, 0.5, f"No misclassified images in {subset}.", ha="center", va="center", fontsize=12)
+        empty = f"{title}: none." if title else f"No misclassified images in {subset}."
+        ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=12)
         return fig
+    title = title or f"Most confidently misclassified {subset} images ({n})"
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.5 * ncols, 2.9 * nrows + 0.4), layout="constrained",
@@ -231,8 +238,9 @@ def misclassified_figure(
             continue
         ax.imshow(images[k], interpolation="nearest")
         ax.set_title(
-            f"true: {_short(true_names[k], 32)}\npred: {_short(predicted_names[k], 26)} ({confidences[k]:.0%})",
+            f"{captions[0]}: {_short(true_names[k], 32)}\n{captions[1]}: {_short(predicted_names[k], 26)} "
+            f"({confidences[k]:.0%})",
             fontsize=7.5, loc="left",
         )
-    fig.suptitle(f"Most confidently misclassified {subset} images ({n})")
+    fig.suptitle(title)
     return fig
