@@ -10,10 +10,19 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from ..config import ConfigError
-from ..training import TrainConfig, fit, predict_proba
 from ..models import build_model
+from ..training import TrainConfig, fit, predict_proba
+
+try:  # a progress bar over the folds when tqdm is installed, as the training core does
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover
+    tqdm = None
 
 log = logging.getLogger(__name__)
+
+
+def _bar(folds: range, progress: bool):
+    return tqdm(folds, desc="folds", mininterval=1.0) if (tqdm is not None and progress) else folds
 
 
 def check_fold_sizes(labels: np.ndarray, class_names: list[str], folds: int) -> None:
@@ -70,7 +79,7 @@ def out_of_fold_probabilities(
     fold_of = stratified_folds(labels, folds, seed)
     probabilities = np.zeros((len(labels), num_classes), dtype=np.float32)
     history: list[dict[str, float]] = []
-    for k in range(folds):
+    for k in _bar(range(folds), recipe.progress):
         held_out = np.flatnonzero(fold_of == k)
         trained_on = np.flatnonzero(fold_of != k)
         log.info("Fold %d/%d: training on %d images, predicting %d.", k + 1, folds, len(trained_on), len(held_out))
