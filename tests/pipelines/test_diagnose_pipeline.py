@@ -5,27 +5,26 @@ from __future__ import annotations
 import json
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from classwise.pipeline_registry import register_pipelines
-from classwise.pipelines.data.nodes import compute_normalization_stats, report_duplicate_images, split_dataset
-from classwise.pipelines.data.nodes import LABEL_NOISE_COLUMNS
+from classwise.pipelines.data.nodes import (
+    LABEL_NOISE_COLUMNS,
+    compute_normalization_stats,
+    report_duplicate_images,
+    split_dataset,
+)
 from classwise.sources.synthetic import load_synthetic
 from tests.conftest import kedro
+from tests.pipelines.test_pipelines import KeptDataset
 
 NOISE_RATE = 0.1
 # Small enough for a CPU test, learnable enough that the fold models are mostly right (~80% held out).
 RECIPE = {"model": "preact_resnet18", "model_options": {"width": 4}, "epochs": 6, "batch_size": 32, "lr": 0.05,
           "milestones": [5], "augment": "none", "device": "cpu", "progress": False, "checkpoint_dir": None}
-
-
-class KeptDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
