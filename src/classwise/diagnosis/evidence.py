@@ -87,15 +87,16 @@ def class_diagnosis(
     table["weak_verdict"] = np.select([weak_val & weak_oof, weak_val, weak_oof],
                                       ["holds on both", "val only", "out-of-fold only"], "")
     few = size_rank <= cfg.few_images_quantile * n
+    overall_share = len(flagged) / max(len(labels), 1)
     table["evidence"] = [
-        _evidence(row, few[c], cfg) for c, row in enumerate(table.itertuples(index=False))
+        _evidence(row, few[c], overall_share, cfg) for c, row in enumerate(table.itertuples(index=False))
     ]
     table["_weak"] = weak_val | weak_oof
     table = table.sort_values(["_weak", "oof_f1", "label"], ascending=[False, True, True])
     return table.drop(columns="_weak").reset_index(drop=True)
 
 
-def _evidence(row, few: bool, cfg: DiagnoseConfig) -> str:
+def _evidence(row, few: bool, overall_share: float, cfg: DiagnoseConfig) -> str:
     found = []
     if few:
         found.append(f"few images: {row.train_count}, smallest {cfg.few_images_quantile:.0%}")
@@ -104,7 +105,8 @@ def _evidence(row, few: bool, cfg: DiagnoseConfig) -> str:
     if row.mistaken_from_rate >= cfg.confusion_rate and row.mistaken_from_rate > 0:
         found.append(f"{row.mistaken_from_rate:.0%} of {row.mistaken_from} taken for it")
     if row.flagged_share >= cfg.mislabel_share and row.flagged_share > 0:
-        found.append(f"{row.flagged_share:.0%} suspected mislabels")
+        # The share over all classes beside it: a weak fold model flags many images of every class.
+        found.append(f"{row.flagged_share:.0%} suspected mislabels (all classes {overall_share:.0%})")
     if not found and (row.weak_on_val or row.weak_on_oof):
         found.append("no size, look-alike or mislabel evidence past the thresholds")
     return "; ".join(found)
