@@ -8,21 +8,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
+from tqdm.auto import tqdm
 
 from ..config import ConfigError
 from ..models import build_model
 from ..training import TrainConfig, fit, predict_proba
 
-try:  # a progress bar over the folds when tqdm is installed, as the training core does
-    from tqdm.auto import tqdm
-except ImportError:  # pragma: no cover
-    tqdm = None
-
 log = logging.getLogger(__name__)
 
 
 def _bar(folds: range, progress: bool):
-    return tqdm(folds, desc="folds", mininterval=1.0) if (tqdm is not None and progress) else folds
+    return tqdm(folds, desc="folds", mininterval=1.0) if progress else folds
 
 
 def check_fold_sizes(labels: np.ndarray, class_names: list[str], folds: int) -> None:

@@ -29,6 +29,8 @@ from classwise.tracking import as_logged_metrics, log_epoch
 
 log = logging.getLogger(__name__)
 
+LOGGED_WEAK_CLASSES = 10  # weak classes named in the log; the table holds them all
+
 
 def _stacked(oof_predictions: pd.DataFrame) -> np.ndarray:
     return np.stack(oof_predictions["probabilities"].to_numpy()).astype(np.float64)
@@ -90,9 +92,13 @@ def diagnose_classes(
     table = class_diagnosis(oof_predictions["label"].to_numpy(), _stacked(oof_predictions),
                             oof_predictions["subset"].to_numpy(), dataset.class_names, label_issues, cfg)
     correlations = oof_correlations(table, cfg)
-    for _, row in table[table["weak_verdict"] != ""].iterrows():
+    weak = table[table["weak_verdict"] != ""]
+    for _, row in weak.head(LOGGED_WEAK_CLASSES).iterrows():
         log.info("Weak class %s (%s; val F1 %.2f, out-of-fold F1 %.2f): %s", row["class"], row["weak_verdict"],
                  row["val_f1"], row["oof_f1"], row["evidence"])
+    if len(weak) > LOGGED_WEAK_CLASSES:
+        log.info("... and %d more weak classes; see data/08_reporting/class_diagnosis.csv.",
+                 len(weak) - LOGGED_WEAK_CLASSES)
     for name, result in correlations.items():
         log.info("F1 vs class size (%s): Pearson r %s, 95%% interval %s to %s, over %d classes.", name,
                  result["pearson_r"], result["pearson_r_ci_low"], result["pearson_r_ci_high"], result["n_classes"])
