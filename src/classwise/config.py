@@ -115,5 +115,12 @@ def parse(cls: type[T], params: Mapping[str, Any] | None, section: str) -> T:
             kwargs[name] = _coerce(params[name], hints[name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"Parameter '{key}' is required; set it in conf/base/parameters_*.yml.")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        # A block parsed under another name (the diagnose recipe is a TrainConfig) names its own keys.
+        own = getattr(cls, "SECTION", None)
+        if own and own != section:
+            raise ConfigError(str(exc).replace(f"'{own}.", f"'{section}.")) from None
+        raise
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import parse
+from .diagnosis.config import DiagnoseConfig
 from .evaluation.config import EvaluateConfig
 from .serving.config import PredictConfig
 from .sources import DataConfig
@@ -25,6 +26,7 @@ BLOCKS: dict[str, type] = {
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
     "predict": PredictConfig,
+    "diagnose": DiagnoseConfig,
 }
 
 

@@ -268,14 +268,20 @@ def misclassified_figure(
     confidences: np.ndarray,
     subset: str = "test",
     ncols: int = 6,
+    captions: tuple[str, str] = ("true", "pred"),
+    title: str | None = None,
 ) -> plt.Figure:
-    """A grid of misclassified images, most confident first, each with its true and predicted class."""
+    """A grid of misclassified images, most confident first, each with its true and predicted class.
+
+    ``captions`` and ``title`` let the same grid show other pairs of classes (given and suggested).
+    """
     titles = [
-        f"true: {_short(true, 32)}\npred: {_short(predicted, 26)} ({confidence:.0%})"
+        f"{captions[0]}: {_short(true, 32)}\n{captions[1]}: {_short(predicted, 26)} ({confidence:.0%})"
         for true, predicted, confidence in zip(true_names, predicted_names, confidences)
     ]
-    return image_grid_figure(images, titles, f"Most confidently misclassified {subset} images ({len(images)})",
-                             f"No misclassified images in {subset}.", ncols)
+    empty = f"{title}: none." if title else f"No misclassified images in {subset}."
+    return image_grid_figure(images, titles, title or f"Most confidently misclassified {subset} images ({len(images)})",
+                             empty, ncols)
 
 
 def predictions_figure(images: np.ndarray, files: list[str], classes: list[str], probabilities: np.ndarray,

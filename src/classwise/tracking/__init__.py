@@ -7,16 +7,17 @@ from collections.abc import Mapping
 import mlflow
 
 
-def log_epoch(row: dict[str, float]) -> None:
+def log_epoch(row: dict[str, float], prefix: str = "") -> None:
     """Log one training-history row as metrics with step = epoch, live, if a run is open.
 
     kedro-mlflow opens the run before the pipeline starts; logging each epoch as it
-    ends lets the MLflow UI draw the curves while a long training runs.
+    ends lets the MLflow UI draw the curves while a long training runs. ``prefix``
+    keeps several models' curves apart in one run (``diagnose.fold1.``).
     """
     if mlflow.active_run() is None:
         return
     epoch = int(row["epoch"])
-    mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=epoch)
+    mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in row.items() if k != "epoch"}, step=epoch)
 
 
 def as_logged_metrics(values: Mapping[str, float | None]) -> dict[str, dict[str, float]]:

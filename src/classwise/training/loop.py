@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -53,6 +53,8 @@ class TrainConfig:
     """The training recipe. The defaults are the study's final recipe (pre-activation SE-WRN-28-10,
     120 epochs of SGD, label smoothing, oversampling, CutMix, random crop); conf/base sets a
     CPU-sized demo, and conf/seed lists only what differs from these defaults."""
+
+    SECTION: ClassVar[str] = "train"  # the parameter block its error messages name
 
     # Model
     model: str = "preact_se_wrn_28_10"  # a name from classwise.models.available_models()
@@ -142,6 +144,9 @@ class TrainResult:
     history: list[dict[str, float]]  # one row an epoch
     best_epoch: int
     resumed_from: int = 0  # epochs restored from a checkpoint (0 = trained from scratch)
+    # Weights after the last epoch (CPU): out-of-fold prediction (classwise.diagnosis) must not pick
+    # its weights by the held-out fold's own labels.
+    last_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _bar(iterable, cfg: TrainConfig, **kwargs):
@@ -219,6 +224,7 @@ def fit(
         history=state.history,
         best_epoch=state.best_epoch,
         resumed_from=resumed_from,
+        last_state={k: v.detach().to("cpu", copy=True) for k, v in step.model.state_dict().items()},
     )
 
 

@@ -1,0 +1,14 @@
+"""Why a class is weak: out-of-fold probabilities, label issues (cleanlab), per-class evidence and figures.
+
+Plain Python on top of the training core; no Kedro imports.
+"""
+
+from .config import DiagnoseConfig
+from .evidence import class_diagnosis, oof_correlations
+from .folds import check_fold_sizes, out_of_fold_probabilities, stratified_folds
+from .issues import duplicate_issues, find_issues, score_against_noise
+
+__all__ = [
+    "DiagnoseConfig", "check_fold_sizes", "class_diagnosis", "duplicate_issues", "find_issues",
+    "oof_correlations", "out_of_fold_probabilities", "score_against_noise", "stratified_folds",
+]

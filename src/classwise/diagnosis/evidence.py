@@ -1,0 +1,128 @@
+"""The per-class diagnosis: size, look-alike partners and suspected mislabels, from out-of-fold predictions.
+
+Every class gets hundreds of held-out predictions out of the K folds, against the ten or
+so of a validation subset, so its F1 can be trusted; both are reported, and a weak-class
+verdict says whether it holds on both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from ..evaluation.confusion import confusion_counts, row_normalised
+from ..evaluation.correlation import f1_size_correlation
+from .config import DiagnoseConfig
+
+OUT_OF_FOLD = "out_of_fold"
+
+
+def _subset_f1(labels: np.ndarray, predicted: np.ndarray, subset: np.ndarray, name: str, n: int) -> np.ndarray:
+    rows = subset == name
+    if not rows.any():
+        return np.full(n, np.nan)
+    f1 = f1_score(labels[rows], predicted[rows], labels=np.arange(n), average=None, zero_division=0)
+    present = np.bincount(labels[rows], minlength=n) > 0
+    return np.where(present, f1, np.nan)
+
+
+def _partner(rates: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each class, the other class with the highest confusion rate along ``axis`` and that rate."""
+    off = rates.copy()
+    np.fill_diagonal(off, -1.0)
+    if axis == 0:  # images of class i predicted as c, as a share of class i's images
+        off = off.T
+    best = off.argmax(1)
+    return best, off[np.arange(len(off)), best]
+
+
+def class_diagnosis(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    subset: np.ndarray,
+    class_names: list[str],
+    issues: pd.DataFrame,
+    cfg: DiagnoseConfig,
+) -> pd.DataFrame:
+    """One row a class, weak classes first: counts, F1 on val/test and out-of-fold, partners, flagged share,
+    and the evidence in words."""
+    labels = np.asarray(labels, dtype=np.int64)
+    subset = np.asarray(subset, dtype=object)
+    n = len(class_names)
+    names = np.asarray(class_names, dtype=object)
+    predicted = np.asarray(probabilities).argmax(1)
+    train_count = np.bincount(labels[subset == "train"], minlength=n)
+    images = np.bincount(labels, minlength=n)
+    size_rank = pd.Series(train_count).rank(method="min").to_numpy(dtype=int)  # 1 = smallest
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predicted, labels=np.arange(n),
+                                                               zero_division=0)
+    rates = row_normalised(confusion_counts(labels, predicted, n))
+    out_partner, out_rate = _partner(rates, axis=1)
+    in_partner, in_rate = _partner(rates, axis=0)
+    flagged = issues.drop_duplicates("id")["label"].to_numpy(dtype=np.int64) if len(issues) else np.zeros(0, int)
+    flagged_share = np.bincount(flagged, minlength=n) / np.maximum(images, 1)
+    table = pd.DataFrame({
+        "label": np.arange(n),
+        "class": names,
+        "train_count": train_count,
+        "size_rank": size_rank,
+        "images": images,
+        "val_f1": _subset_f1(labels, predicted, subset, "val", n),
+        "test_f1": _subset_f1(labels, predicted, subset, "test", n),
+        "oof_precision": precision,
+        "oof_recall": recall,
+        "oof_f1": f1,
+        "confused_with": names[out_partner],
+        "confused_with_rate": out_rate,
+        "mistaken_from": names[in_partner],
+        "mistaken_from_rate": in_rate,
+        "flagged": np.bincount(flagged, minlength=n),
+        "flagged_share": flagged_share,
+    })
+    weak_val = table["val_f1"] < cfg.f1_threshold
+    weak_oof = table["oof_f1"] < cfg.f1_threshold
+    table["weak_on_val"] = weak_val
+    table["weak_on_oof"] = weak_oof
+    table["weak_verdict"] = np.select([weak_val & weak_oof, weak_val, weak_oof],
+                                      ["holds on both", "val only", "out-of-fold only"], "")
+    few = size_rank <= cfg.few_images_quantile * n
+    overall_share = len(flagged) / max(len(labels), 1)
+    table["evidence"] = [
+        _evidence(row, few[c], overall_share, cfg) for c, row in enumerate(table.itertuples(index=False))
+    ]
+    table["_weak"] = weak_val | weak_oof
+    table = table.sort_values(["_weak", "oof_f1", "label"], ascending=[False, True, True])
+    return table.drop(columns="_weak").reset_index(drop=True)
+
+
+def _evidence(row, few: bool, overall_share: float, cfg: DiagnoseConfig) -> str:
+    found = []
+    if few:
+        found.append(f"few images: {row.train_count}, smallest {cfg.few_images_quantile:.0%}")
+    if row.confused_with_rate >= cfg.confusion_rate and row.confused_with_rate > 0:
+        found.append(f"confused with {row.confused_with} {row.confused_with_rate:.0%}")
+    if row.mistaken_from_rate >= cfg.confusion_rate and row.mistaken_from_rate > 0:
+        found.append(f"{row.mistaken_from_rate:.0%} of {row.mistaken_from} taken for it")
+    if row.flagged_share >= cfg.mislabel_share and row.flagged_share > 0:
+        # The share over all classes beside it: a weak fold model flags many images of every class.
+        found.append(f"{row.flagged_share:.0%} suspected mislabels (all classes {overall_share:.0%})")
+    if not found and (row.weak_on_val or row.weak_on_oof):
+        found.append("no size, look-alike or mislabel evidence past the thresholds")
+    return "; ".join(found)
+
+
+def oof_correlations(diagnosis: pd.DataFrame, cfg: DiagnoseConfig) -> dict:
+    """F1 against train class size, on val F1 (few images a class) and on out-of-fold F1, each with
+    its bootstrap interval; the classes under the threshold on each."""
+    report = pd.concat([
+        pd.DataFrame({"subset": name, "class": diagnosis["class"], "f1": diagnosis[column],
+                      "train_count": diagnosis["train_count"]})
+        for name, column in (("val", "val_f1"), (OUT_OF_FOLD, "oof_f1"))
+    ], ignore_index=True).dropna(subset=["f1"])
+    result = {}
+    for name in ("val", OUT_OF_FOLD):
+        if (report["subset"] == name).any():
+            result[name] = f1_size_correlation(report, name, cfg.f1_threshold, cfg.bootstrap_resamples,
+                                               cfg.bootstrap_seed)
+    return result

@@ -1,0 +1,94 @@
+"""Out-of-fold class probabilities: K models, each trained on K-1 folds, each predicting the fold it never saw."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from tqdm.auto import tqdm
+
+from ..config import ConfigError
+from ..models import build_model
+from ..training import TrainConfig, fit, predict_proba
+
+log = logging.getLogger(__name__)
+
+
+def _bar(folds: range, progress: bool):
+    return tqdm(folds, desc="folds", mininterval=1.0) if progress else folds
+
+
+def check_fold_sizes(labels: np.ndarray, class_names: list[str], folds: int) -> None:
+    """Refuse a class with fewer images than folds: some fold would hold none of it."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    small = [(class_names[c], int(n)) for c, n in enumerate(counts) if n < folds]
+    if small:
+        listed = "; ".join(f"'{name}' has {n}" for name, n in small)
+        raise ConfigError(
+            f"Class {listed} images, fewer than diagnose.folds={folds}; lower diagnose.folds to at most "
+            f"{min(n for _, n in small)} or add images to the class."
+        )
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each image: every class spread evenly over the folds, seeded."""
+    fold_of = np.empty(len(labels), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_of[held_out] = k
+    return fold_of
+
+
+@dataclasses.dataclass
+class OutOfFold:
+    probabilities: np.ndarray  # (N, classes) float32, row i from the model that did not train on image i
+    fold: np.ndarray  # (N,) fold of each image
+    history: list[dict[str, float]]  # one row a fold and epoch: fold, epoch, losses, accuracies, ...
+
+
+def out_of_fold_probabilities(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    mean: Sequence[float],
+    std: Sequence[float],
+    recipe: TrainConfig,
+    folds: int,
+    seed: int,
+    batch_size: int = 1024,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> OutOfFold:
+    """Train one model a fold with the project's training core and predict the held-out fold.
+
+    The held-out fold is passed to ``fit`` as its validation set only so that each epoch
+    reports held-out accuracy; the probabilities come from the weights after the last
+    epoch, not the best-by-validation ones, because choosing an epoch on the held-out
+    fold would let its labels leak into its own predictions. With ``recipe.checkpoint_dir``
+    set every fold is checkpointed and resumes like training (the checkpoint is named by
+    the fold's data, so folds never share one).
+    """
+    check_fold_sizes(labels, class_names, folds)
+    num_classes = len(class_names)
+    fold_of = stratified_folds(labels, folds, seed)
+    probabilities = np.zeros((len(labels), num_classes), dtype=np.float32)
+    history: list[dict[str, float]] = []
+    for k in _bar(range(folds), recipe.progress):
+        held_out = np.flatnonzero(fold_of == k)
+        trained_on = np.flatnonzero(fold_of != k)
+        log.info("Fold %d/%d: training on %d images, predicting %d.", k + 1, folds, len(trained_on), len(held_out))
+        result = fit(
+            images[trained_on], labels[trained_on], images[held_out], labels[held_out],
+            num_classes=num_classes, mean=mean, std=std, cfg=recipe,
+            on_epoch_end=None if on_epoch_end is None else (lambda row, k=k: on_epoch_end(k, row)),
+        )
+        history.extend({"fold": k, **row} for row in result.history)
+        network = build_model(recipe.model, num_classes, **recipe.model_options)
+        network.load_state_dict(result.last_state)
+        probabilities[held_out] = predict_proba(network, images[held_out], mean, std, device=recipe.device,
+                                                batch_size=batch_size)
+        accuracy = float((probabilities[held_out].argmax(1) == labels[held_out]).mean())
+        log.info("Fold %d/%d: held-out accuracy %.4f.", k + 1, folds, accuracy)
+    return OutOfFold(probabilities=probabilities, fold=fold_of, history=history)

@@ -1,0 +1,136 @@
+"""Nodes of the diagnose pipeline: thin wrappers around classwise.diagnosis."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from classwise.config import parse
+from classwise.diagnosis import (
+    DiagnoseConfig,
+    class_diagnosis,
+    duplicate_issues,
+    find_issues,
+    oof_correlations,
+    out_of_fold_probabilities,
+    score_against_noise,
+)
+from classwise.diagnosis.evidence import OUT_OF_FOLD
+from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_figure
+from classwise.diagnosis.issues import CLEANLAB
+from classwise.evaluation.metrics import summary_metrics
+from classwise.sources import LabelledImages
+from classwise.split import dataset_rows
+from classwise.tracking import as_logged_metrics, log_epoch
+
+log = logging.getLogger(__name__)
+
+LOGGED_WEAK_CLASSES = 10  # weak classes named in the log; the table holds them all
+
+
+def _stacked(oof_predictions: pd.DataFrame) -> np.ndarray:
+    return np.stack(oof_predictions["probabilities"].to_numpy()).astype(np.float64)
+
+
+def predict_out_of_fold(
+    dataset: LabelledImages, split: pd.DataFrame, normalization_stats: dict, diagnose_params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every image of the split predicted by a model that never trained on it (K stratified folds)."""
+    cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
+    index = dataset_rows(dataset, split["id"], "The split", "rerun the data pipeline (kedro run --pipelines=data)")
+    labels = dataset.labels[index]
+    result = out_of_fold_probabilities(
+        dataset.images[index], labels, dataset.class_names, normalization_stats["mean"], normalization_stats["std"],
+        cfg.recipe, cfg.folds, cfg.seed, cfg.batch_size,
+        on_epoch_end=lambda k, row: log_epoch(row, prefix=f"diagnose.fold{k + 1}."),
+    )
+    probs = result.probabilities
+    predictions = pd.DataFrame({
+        "id": split["id"].astype(str).to_numpy(),
+        "subset": split["subset"].astype(str).to_numpy(),
+        "fold": result.fold,
+        "label": labels,
+        "predicted": probs.argmax(1),
+        "confidence": probs.max(1),
+        "probabilities": list(probs),
+    })
+    return predictions, pd.DataFrame(result.history)
+
+
+def find_label_issues(
+    oof_predictions: pd.DataFrame, dataset: LabelledImages, duplicate_images: pd.DataFrame,
+    diagnose_params: dict[str, Any],
+) -> tuple[pd.DataFrame, plt.Figure]:
+    """cleanlab's label issues on the out-of-fold probabilities, exact duplicates across classes joined,
+    and a grid of the top suspects."""
+    cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
+    labels = oof_predictions["label"].to_numpy()
+    probs = _stacked(oof_predictions)
+    ids = oof_predictions["id"].astype(str).tolist()
+    issues = find_issues(labels, probs, ids, dataset.class_names, cfg.filter_by, cfg.cleanlab_jobs)
+    issues = duplicate_issues(issues, duplicate_images, labels, probs, ids, dataset.class_names)
+    log.info("%d label issues among %d images (%.1f%%): %d from cleanlab (%s), %d exact duplicates across "
+             "classes. See data/08_reporting/label_issues.csv.", len(issues), len(labels),
+             100 * len(issues) / max(len(labels), 1), int((issues["reason"].str.startswith(CLEANLAB)).sum()),
+             cfg.filter_by, int(issues["reason"].str.contains("duplicate").sum()))
+    top = issues.head(cfg.issues_in_figure)
+    rows = dataset_rows(dataset, top["id"], "label_issues.csv", "rerun 'kedro run --pipelines=diagnose'")
+    return issues, label_issues_figure(dataset.images[rows], top)
+
+
+def diagnose_classes(
+    oof_predictions: pd.DataFrame, dataset: LabelledImages, label_issues: pd.DataFrame,
+    diagnose_params: dict[str, Any],
+) -> tuple[pd.DataFrame, plt.Figure, dict]:
+    """Per class: size, F1 on val/test and out-of-fold, look-alike partners, flagged share, the evidence
+    in words (weak classes first); its figure; F1 against class size on val and out-of-fold."""
+    cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
+    table = class_diagnosis(oof_predictions["label"].to_numpy(), _stacked(oof_predictions),
+                            oof_predictions["subset"].to_numpy(), dataset.class_names, label_issues, cfg)
+    correlations = oof_correlations(table, cfg)
+    weak = table[table["weak_verdict"] != ""]
+    for _, row in weak.head(LOGGED_WEAK_CLASSES).iterrows():
+        log.info("Weak class %s (%s; val F1 %.2f, out-of-fold F1 %.2f): %s", row["class"], row["weak_verdict"],
+                 row["val_f1"], row["oof_f1"], row["evidence"])
+    if len(weak) > LOGGED_WEAK_CLASSES:
+        log.info("... and %d more weak classes; see data/08_reporting/class_diagnosis.csv.",
+                 len(weak) - LOGGED_WEAK_CLASSES)
+    for name, result in correlations.items():
+        log.info("F1 vs class size (%s): Pearson r %s, 95%% interval %s to %s, over %d classes.", name,
+                 result["pearson_r"], result["pearson_r_ci_low"], result["pearson_r_ci_high"], result["n_classes"])
+    return table, class_diagnosis_figure(table, cfg.f1_threshold, cfg.classes_in_figure), correlations
+
+
+def summarize_diagnosis(
+    oof_predictions: pd.DataFrame, label_issues: pd.DataFrame, label_noise: pd.DataFrame,
+    class_diagnosis: pd.DataFrame, oof_f1_size_correlation: dict,
+) -> dict:
+    """Headline counts as MLflow metrics diagnose.<name>; precision and recall of the flagged images
+    against the known flips when the source flipped labels on purpose."""
+    summary = summary_metrics(oof_predictions["label"].to_numpy(), _stacked(oof_predictions))
+    cleanlab_ids = label_issues.loc[label_issues["reason"].str.startswith(CLEANLAB), "id"]
+    values: dict[str, float | None] = {
+        "label_issues": len(label_issues),
+        "cleanlab_issues": len(cleanlab_ids),
+        "duplicate_issues": int(label_issues["reason"].str.contains("duplicate").sum()),
+        "oof_accuracy": summary["top1"],
+        "oof_macro_f1": summary["macro_f1"],
+        "weak_classes_val": int(class_diagnosis["weak_on_val"].sum()),
+        "weak_classes_oof": int(class_diagnosis["weak_on_oof"].sum()),
+        "weak_classes_both": int((class_diagnosis["weak_verdict"] == "holds on both").sum()),
+    }
+    for name, result in oof_f1_size_correlation.items():
+        key = "oof" if name == OUT_OF_FOLD else name
+        values[f"{key}_f1_size_pearson_r"] = result["pearson_r"]
+        values[f"{key}_f1_size_pearson_r_ci_low"] = result["pearson_r_ci_low"]
+        values[f"{key}_f1_size_pearson_r_ci_high"] = result["pearson_r_ci_high"]
+    if len(label_noise):
+        score = score_against_noise(cleanlab_ids, label_noise["id"])
+        log.info("Against the %d flipped labels: %d of %d flagged are flips, precision %.3f, recall %.3f.",
+                 score["flipped"], score["true_positives"], score["flagged"], score["precision"], score["recall"])
+        values.update({f"noise_{k}": v for k, v in score.items()})
+    return as_logged_metrics(values)

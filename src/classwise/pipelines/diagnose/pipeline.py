@@ -1,0 +1,39 @@
+"""Why classes are weak, from the saved dataset and split: K fold models, label issues, per-class evidence.
+
+Not part of `train` (it trains K models): `kedro run --pipelines=diagnose`.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import diagnose_classes, find_label_issues, predict_out_of_fold, summarize_diagnosis
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                predict_out_of_fold,
+                ["dataset", "split", "normalization_stats", "params:diagnose"],
+                ["oof_predictions", "fold_history"],
+                name="predict_out_of_fold",
+            ),
+            Node(
+                find_label_issues,
+                ["oof_predictions", "dataset", "duplicate_images", "params:diagnose"],
+                ["label_issues", "label_issues_plot"],
+                name="find_label_issues",
+            ),
+            Node(
+                diagnose_classes,
+                ["oof_predictions", "dataset", "label_issues", "params:diagnose"],
+                ["class_diagnosis", "class_diagnosis_plot", "oof_f1_size_correlation"],
+                name="diagnose_classes",
+            ),
+            Node(
+                summarize_diagnosis,
+                ["oof_predictions", "label_issues", "label_noise", "class_diagnosis", "oof_f1_size_correlation"],
+                "diagnose_metrics",
+                name="summarize_diagnosis",
+            ),
+        ]
+    )

@@ -1,0 +1,56 @@
+"""Folds: stratified and seeded, refused when a class is too small, checkpointed per fold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classwise.config import ConfigError, parse
+from classwise.diagnosis import DiagnoseConfig, check_fold_sizes, out_of_fold_probabilities, stratified_folds
+from classwise.training import TrainConfig
+from tests.conftest import make_images
+
+
+def test_folds_spread_every_class_evenly_and_repeat_with_the_seed():
+    labels = np.repeat([0, 1, 2], [40, 13, 8])
+    folds = stratified_folds(labels, 4, seed=3)
+    for c in range(3):
+        per_fold = np.bincount(folds[labels == c], minlength=4)
+        assert per_fold.max() - per_fold.min() <= 1
+    assert np.array_equal(folds, stratified_folds(labels, 4, seed=3))
+    assert not np.array_equal(folds, stratified_folds(labels, 4, seed=4))
+
+
+def test_a_class_smaller_than_the_folds_is_named_with_the_fix():
+    with pytest.raises(ConfigError, match=r"'otter' has 3 images, fewer than diagnose.folds=4; lower diagnose.folds"):
+        check_fold_sizes(np.repeat([0, 1], [10, 3]), ["seal", "otter"], 4)
+
+
+def test_fewer_than_two_folds_is_refused():
+    with pytest.raises(ConfigError, match=r"'diagnose.folds' is 1"):
+        parse(DiagnoseConfig, {"folds": 1}, "diagnose")
+
+
+def test_the_recipe_is_checked_like_the_train_block():
+    with pytest.raises(ConfigError, match=r"diagnose.recipe.epoch"):
+        parse(DiagnoseConfig, {"recipe": {"epoch": 3}}, "diagnose")
+    cfg = parse(DiagnoseConfig, {"recipe": {"epochs": 3, "model_options": {"width": 4}}}, "diagnose")
+    assert isinstance(cfg.recipe, TrainConfig) and cfg.recipe.epochs == 3
+
+
+def test_every_image_is_predicted_by_the_fold_that_did_not_train_on_it_and_folds_resume(tmp_path):
+    data = make_images([24, 16, 12])
+    recipe = TrainConfig(model="preact_resnet18", model_options={"width": 4}, epochs=1, batch_size=16,
+                         milestones=[], augment="none", progress=False, checkpoint_dir=str(tmp_path))
+    args = (data.images, data.labels, data.class_names, [0.5] * 3, [0.25] * 3, recipe, 2, 0)
+    seen = []
+    first = out_of_fold_probabilities(*args, on_epoch_end=lambda k, row: seen.append((k, row["epoch"])))
+    assert first.probabilities.shape == (52, 3)
+    assert np.allclose(first.probabilities.sum(1), 1, atol=1e-5)
+    assert sorted(set(first.fold)) == [0, 1]
+    assert seen == [(0, 1), (1, 1)]
+    assert [row["fold"] for row in first.history] == [0, 1]
+    assert len(list(tmp_path.glob("*.pt"))) == 2  # one checkpoint a fold: the data differ
+    again = out_of_fold_probabilities(*args)  # both folds complete: reused, not retrained
+    assert np.allclose(again.probabilities, first.probabilities, atol=1e-6)
+    assert again.history == first.history
