@@ -108,7 +108,7 @@ def test_a_failing_run_ends_failed_in_mlflow_with_one_sentence(project_copy):
     (["--params=train.epochs=0"], "Parameter 'train.epochs' is 0; it must be 1 or more."),
     (["--params=evaluate.f1_treshold=0.3"], "Unknown parameter 'evaluate.f1_treshold'"),
     (["--params=data.source=nope"], "Unknown data source 'nope' in parameter 'data.source'"),
-    (["--pipelines=evaluat"], "Unknown pipeline 'evaluat'; the pipelines are: data, evaluate, train"),
+    (["--pipelines=evaluat"], "Unknown pipeline 'evaluat'; the pipelines are: data, diagnose, evaluate, predict, train"),
 ])
 def test_a_refused_parameter_or_pipeline_stops_before_any_run(project_copy, args, sentence):
     proc = kedro(project_copy, "run", *args)
