@@ -37,5 +37,7 @@ def test_predict_pipeline_reads_the_saved_model_and_writes_three_outputs():
 
 
 def test_headline_tags_flatten_metrics_without_counts():
-    tags = headline_tags({"val": {"top1": 0.97, "n_images": 100}, "test": {"macro_f1": 0.123456789}})
+    tags = headline_tags({"val": {"top1": 0.97, "n_images": 100}, "test": {"macro_f1": 0.123456789},
+                          "groups": {"tail": {"classes": 3, "train_count_min": 1}}})
+    assert not any(key.startswith("groups.") for key in tags)  # group descriptions are not metrics
     assert tags == {"val.top1": 0.97, "test.macro_f1": 0.123457}

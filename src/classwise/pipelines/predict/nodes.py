@@ -17,7 +17,7 @@ from classwise.serving import PredictConfig, predict_path, predictor_from_model
 from classwise.serving.pyfunc import load_registered_predictor
 from classwise.serving.register import log_classwise_model
 from classwise.sources import DataConfig, LabelledImages
-from classwise.split import subset_index
+from classwise.split import SUBSETS, subset_index
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ def predict_new_images(
 
 
 def headline_tags(metrics: dict) -> dict[str, float]:
-    """``metrics.json`` as flat tags for the registered version: val.top1, test.macro_f1, ..."""
-    return {f"{subset}.{name}": round(float(value), 6) for subset, values in metrics.items()
-            for name, value in values.items() if name != "n_images" and value is not None}
+    """``metrics.json``'s numbers per subset as flat tags for the registered version: val.top1,
+    test.macro_f1, test.tail_top1, ... (the ``groups`` section describes the groups, it is not a subset)."""
+    return {f"{subset}.{name}": round(float(value), 6) for subset, values in metrics.items() if subset in SUBSETS
+            for name, value in values.items()
+            if name != "n_images" and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def log_mlflow_model(
