@@ -7,6 +7,7 @@ Cheap on purpose, since every training run ends here: the pip requirements are g
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -69,16 +70,21 @@ def log_classwise_model(
         weights, meta = Path(tmp, "model.pt"), Path(tmp, "meta.json")
         torch.save({"config": model["config"], "state_dict": model["state_dict"]}, weights)
         meta.write_text(json.dumps(predictor.meta(), indent=2), encoding="utf-8")
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            python_model=str(MODEL_CODE),
-            artifacts={"weights": str(weights), "meta": str(meta)},
-            code_paths=[str(PACKAGE_DIR)],
-            signature=SIGNATURE,
-            input_example=pd.DataFrame({IMAGE_COLUMN: [png_bytes(example_image)]}),
-            pip_requirements=pip_requirements(),
-            registered_model_name=registered_model_name,
-        )
+        # MLflow prints its own progress bars and "Registered model ..." lines to stderr; our one log
+        # line below says the same, so its chatter goes to the debug log instead of the console.
+        with contextlib.redirect_stderr(io.StringIO()) as chatter:
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=str(MODEL_CODE),
+                artifacts={"weights": str(weights), "meta": str(meta)},
+                code_paths=[str(PACKAGE_DIR)],
+                signature=SIGNATURE,
+                input_example=pd.DataFrame({IMAGE_COLUMN: [png_bytes(example_image)]}),
+                pip_requirements=pip_requirements(),
+                registered_model_name=registered_model_name,
+            )
+        if chatter.getvalue().strip():
+            log.debug("MLflow, while logging the model: %s", chatter.getvalue().strip())
     version_number = info.registered_model_version
     if registered_model_name and version_number is not None and version_tags:
         client = mlflow.MlflowClient()
