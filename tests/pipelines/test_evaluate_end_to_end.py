@@ -59,7 +59,7 @@ def test_evaluate_pipeline_rebuilds_every_report_without_training(evaluated):
         assert (root / "data" / name).is_file(), name
     log = proc.stdout + proc.stderr
     # Evaluation ran (its metrics and the closing summary are in the log), training did not.
-    assert "test: top1" in log and any("test  top-1" in line for line in log.splitlines()[-12:])
+    assert "test: top-1" in log and any("test  top-1" in line for line in log.splitlines()[-12:])
     assert "epoch 1/" not in log and "Training on" not in log
     assert (root / "data/06_models/model.pt").read_bytes() == model_before
 

@@ -129,7 +129,7 @@ def compute_metrics(
             metrics[str(subset)] = summary
     metrics = {s: metrics[s] for s in SUBSETS if s in metrics}
     for subset, values in metrics.items():
-        log.info("%s: %s", subset, ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "n_images"))
+        log.info("%s", _metrics_line(subset, values))
     flat = as_logged_metrics({
         f"{subset}_{name}": value
         for subset, values in metrics.items()
@@ -149,6 +149,19 @@ def _group_and_adjusted(rows: pd.DataFrame, train_counts: np.ndarray, groups: np
         out.update({f"adjusted_{k}": v for k, v in summary_metrics(labels, adjusted).items() if k != "n_images"})
         out.update({f"adjusted_{k}": v for k, v in group_metrics(labels, adjusted.argmax(1), groups).items()})
     return out
+
+
+def _metrics_line(subset: str, values: dict) -> str:
+    """One console line a subset: the headline numbers, then head/medium/tail top-1 (when grouped)."""
+    labels = {"top1": "top-1", "top1_eval": "top-1 (eval)", "loss": "loss", "top5": "top-5", "macro_f1": "macro-F1",
+              "balanced_accuracy": "balanced"}
+    shown = [f"{labels[k]} {v:.3f}" for k, v in values.items() if k in labels]
+    groups = [g for g in ("head", "medium", "tail") if f"{g}_top1" in values]
+    if groups:
+        shown.append("/".join(groups) + " " + "/".join(f"{values[f'{g}_top1']:.3f}" for g in groups))
+    if "adjusted_top1" in values:
+        shown.append(f"adjusted top-1 {values['adjusted_top1']:.3f}")
+    return f"{subset}: " + ", ".join(shown)
 
 
 def build_per_class_report(predictions: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
