@@ -72,3 +72,13 @@ def test_predict_proba_on_the_bf16_channels_last_path_agrees_with_float32(native
     assert fast.dtype == np.float32 and np.isfinite(fast).all()
     np.testing.assert_allclose(fast.sum(1), 1, rtol=1e-5)
     np.testing.assert_allclose(fast, exact, atol=0.05)  # bf16 keeps ~3 significant digits
+
+
+def test_evaluate_takes_the_same_switches_as_train():
+    from classwise.config import ConfigError, parse
+    from classwise.evaluation.config import EvaluateConfig
+
+    cfg = parse(EvaluateConfig, {"amp": False, "channels_last": "auto"}, "evaluate")
+    assert (cfg.amp, cfg.channels_last) == (False, "auto")
+    with pytest.raises(ConfigError, match="evaluate.amp"):
+        parse(EvaluateConfig, {"amp": "fast"}, "evaluate")

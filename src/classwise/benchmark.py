@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import SpeedPath, autocast, speed_path
+from .inference import SpeedPath, autocast, cpu_has_native_bf16, speed_path
 from .models import build_model
 
 SEED_CLASS_COUNT = 91
@@ -267,6 +267,25 @@ def measure(
     )
 
 
+def compare_paths(args: argparse.Namespace, device: torch.device, images: np.ndarray,
+                  labels: np.ndarray) -> dict[str, Any]:
+    """Our step in float32 NCHW against bf16 autocast + channels-last, windows interleaved in one process so
+    that a shared machine's load falls on both alike; medians and their ratio."""
+    loops = {name: ours_loop(args.model, args.model_options, images, labels, args.classes, device,
+                             args.batch_size, args.compile, amp, amp)[0]
+             for name, amp in (("fp32", False), ("bf16+cl", True))}
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for name, step in loops.items():
+        timed_windows(step, device, args.batch_size, args.warmup, 0, args.steps)
+    for _ in range(args.windows):
+        for name, step in loops.items():
+            rates[name] += timed_windows(step, device, args.batch_size, 0, 1, args.steps)
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    return {"window_images_per_s": rates, "images_per_s": medians, "ratio": medians["bf16+cl"] / medians["fp32"],
+            "native_bf16": device.type == "cuda" or cpu_has_native_bf16(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
 def format_table(env: dict[str, Any], args: argparse.Namespace, results: list[LoopResult], peak: float | None) -> str:
     where = env.get("gpu") or env.get("cpu")
     lines = [
@@ -312,6 +331,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "bf16), true or false")
     p.add_argument("--channels-last", type=_switch, default="auto", help="our NHWC layout: auto, true or false")
     p.add_argument("--skip-usual", action="store_true", help="time only our loop")
+    p.add_argument("--compare-paths", action="store_true", help="only time our step in float32 NCHW against "
+                   "bf16 + channels-last, interleaved, and print the ratio")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers, usual loop")
     p.add_argument("--peak-dtype", default=None, help="dtype of the peak measurement (bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
@@ -329,6 +350,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.peak_dtype = args.peak_dtype or ("bf16" if device.type == "cuda" else "fp32")
     peak = measured_peak_tflops(device, torch.bfloat16 if args.peak_dtype == "bf16" else torch.float32)
     images, labels = seed_shaped_data(args.images, args.classes)
+    if args.compare_paths:
+        report = {"environment": environment(device), "settings": {k: v for k, v in vars(args).items() if k != "out"},
+                  "paths": compare_paths(args, device, images, labels)}
+        paths = report["paths"]
+        print(f"ours float32 NCHW {paths['images_per_s']['fp32']:,.0f} img/s, bf16 + channels-last "
+              f"{paths['images_per_s']['bf16+cl']:,.0f} img/s (medians of {args.windows} interleaved windows): "
+              f"{paths['ratio']:.2f}x; native bf16: {paths['native_bf16']}")
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(report, f, indent=2)
+        return report
     results = []
 
     step, model, sample = ours_loop(args.model, args.model_options, images, labels, args.classes, device,
