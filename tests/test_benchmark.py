@@ -35,12 +35,25 @@ def test_benchmark_smoke_writes_both_loops(tmp_path, capsys):
         "--device", "cpu", "--out", str(out),
     ])
     report = json.loads(out.read_text())
-    assert [r["name"] for r in report["results"]] == ["ours", "usual"]
+    assert [r["name"] for r in report["results"]] == ["ours", "usual fp32"]  # no strong row: this CPU path is fp32
     for r in report["results"]:
         assert r["images_per_s"] > 0 and len(r["window_images_per_s"]) == 2 and r["step_flops"] > 0
     assert report["speedup"] == pytest.approx(report["results"][0]["images_per_s"] / report["results"][1]["images_per_s"])
     assert report["environment"]["torch"] == torch.__version__
     assert "| ours |" in capsys.readouterr().out
+
+
+def test_compare_paths_interleaves_float32_and_bf16_channels_last(tmp_path, capsys):
+    out = tmp_path / "paths.json"
+    main([
+        "--model", "preact_resnet18", "--model-options", '{"width": 4}', "--images", "128", "--classes", "4",
+        "--batch-size", "8", "--warmup", "1", "--steps", "1", "--windows", "2", "--device", "cpu",
+        "--compare-paths", "--out", str(out),
+    ])
+    paths = json.loads(out.read_text())["paths"]
+    assert {k: len(v) for k, v in paths["window_images_per_s"].items()} == {"fp32": 2, "bf16+cl": 2}
+    assert paths["ratio"] == pytest.approx(paths["images_per_s"]["bf16+cl"] / paths["images_per_s"]["fp32"])
+    assert "bf16 + channels-last" in capsys.readouterr().out
 
 
 CORE_ONLY = """

@@ -7,12 +7,14 @@ Both loops train the same model on seed-shaped data (91 classes, 35,384 images o
 after a warm-up, with the device synchronised at every window edge. Imports only
 torch, torchvision and numpy, so it runs on a bare GPU machine.
 
-* ours: the training core's step (classwise.training.loop.train_step): the whole train
+* ours: the training core's step (classwise.training.TrainStep): the whole train
   set on the device as uint8, batched on-device crop/flip and CutMix, bf16 autocast
-  and channels_last on CUDA, optionally torch.compile.
-* usual: a torch DataLoader over PIL images with per-image torchvision transforms
-  (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize), workers = CPU count,
-  pinned memory, fp32 eager, as in torchvision's reference scripts.
+  and channels_last where ``inference.speed_path`` picks them (CUDA, CPUs with
+  native bf16), optionally torch.compile.
+* usual fp32 / usual amp+cl: a torch DataLoader over PIL images with per-image
+  torchvision transforms (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize),
+  workers = CPU count, pinned memory, as in torchvision's reference scripts: fp32
+  eager, and with their bf16 autocast + channels-last where the device has them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .inference import SpeedPath, autocast, cpu_has_native_bf16, speed_path
 from .models import build_model
 
 SEED_CLASS_COUNT = 91
@@ -140,50 +143,63 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def usual_loop(
-    model_name: str, model_options: dict, images: np.ndarray, labels: np.ndarray, classes: int,
-    device: torch.device, batch_size: int, workers: int,
-) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
-    """The torchvision-reference way: DataLoader over PIL images, per-image transforms, fp32 eager."""
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
+def pil_loader(images: np.ndarray, labels: np.ndarray, batch_size: int, workers: int, device: torch.device,
+               mean: Sequence[float], std: Sequence[float], train: bool = True):
+    """The torchvision-reference input pipeline: a DataLoader over PIL images with per-image transforms
+    (RandomCrop(32, 4) + RandomHorizontalFlip when ``train``), pinned memory on CUDA, persistent workers."""
+    from torch.utils.data import DataLoader
     from torchvision import transforms
 
-    class PILImages(Dataset):
-        def __init__(self) -> None:
-            self.transform = transforms.Compose([
-                transforms.RandomCrop(32, padding=4),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(),
-                transforms.Normalize((0.49, 0.49, 0.49), (0.25, 0.25, 0.25)),
-            ])
-
-        def __len__(self) -> int:
-            return len(labels)
-
-        def __getitem__(self, i: int):
-            return self.transform(Image.fromarray(images[i])), int(labels[i])
-
-    loader = DataLoader(
-        PILImages(), batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
-        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+    steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if train else []
+    transform = transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return DataLoader(
+        PILImages(images, labels, transform), batch_size=batch_size, shuffle=train, drop_last=train,
+        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
     )
-    model = build_model(model_name, classes, **model_options).to(device)
+
+
+class PILImages:
+    """uint8 (N, H, W, 3) images served one at a time as PIL images through ``transform``."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Callable) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def usual_loop(
+    model_name: str, model_options: dict, images: np.ndarray, labels: np.ndarray, classes: int,
+    device: torch.device, batch_size: int, workers: int, strong: bool = False,
+) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
+    """The torchvision-reference way: DataLoader over PIL images, per-image transforms; fp32 eager, or with
+    ``strong`` the reference scripts' bf16 autocast + channels-last where ``speed_path`` says the device
+    has them (a careful user's loop, not a straw man)."""
+    path = speed_path(device) if strong else SpeedPath(False, False, "fp32 eager")
+    loader = pil_loader(images, labels, batch_size, workers, device, (0.49,) * 3, (0.25,) * 3)
+    memory_format = torch.channels_last if path.channels_last else torch.contiguous_format
+    model = build_model(model_name, classes, **model_options).to(device, memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
     state = {"it": iter(loader)}
 
     def next_batch():
         try:
-            return next(state["it"])
+            x, y = next(state["it"])
         except StopIteration:
             state["it"] = iter(loader)
-            return next(state["it"])
+            x, y = next(state["it"])
+        return x.to(device, non_blocking=True, memory_format=memory_format), y.to(device, non_blocking=True)
 
     def step() -> None:
         x, y = next_batch()
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = criterion(model(x), y)
+        with autocast(device, path.amp):
+            loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -193,7 +209,7 @@ def usual_loop(
 
 def ours_loop(
     model_name: str, model_options: dict, images: np.ndarray, labels: np.ndarray, classes: int,
-    device: torch.device, batch_size: int, compile_model: bool,
+    device: torch.device, batch_size: int, compile_model: bool, amp: Any = "auto", channels_last: Any = "auto",
 ) -> tuple[Callable[[], None], nn.Module, Callable[[], Any]]:
     """The training core's own step, with the seed's final recipe (crop/flip, CutMix, smoothing, oversampling)."""
     from .inference import to_device_images
@@ -201,7 +217,7 @@ def ours_loop(
 
     # TrainConfig's defaults are the study's final recipe.
     cfg = TrainConfig(model=model_name, model_options=model_options, batch_size=batch_size, compile=compile_model,
-                      progress=False)
+                      progress=False, amp=amp, channels_last=channels_last)
     generator = torch.Generator(device=device).manual_seed(0)
     x = to_device_images(images, device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
@@ -251,6 +267,25 @@ def measure(
     )
 
 
+def compare_paths(args: argparse.Namespace, device: torch.device, images: np.ndarray,
+                  labels: np.ndarray) -> dict[str, Any]:
+    """Our step in float32 NCHW against bf16 autocast + channels-last, windows interleaved in one process so
+    that a shared machine's load falls on both alike; medians and their ratio."""
+    loops = {name: ours_loop(args.model, args.model_options, images, labels, args.classes, device,
+                             args.batch_size, args.compile, amp, amp)[0]
+             for name, amp in (("fp32", False), ("bf16+cl", True))}
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for name, step in loops.items():
+        timed_windows(step, device, args.batch_size, args.warmup, 0, args.steps)
+    for _ in range(args.windows):
+        for name, step in loops.items():
+            rates[name] += timed_windows(step, device, args.batch_size, 0, 1, args.steps)
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    return {"window_images_per_s": rates, "images_per_s": medians, "ratio": medians["bf16+cl"] / medians["fp32"],
+            "native_bf16": device.type == "cuda" or cpu_has_native_bf16(),
+            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+
+
 def format_table(env: dict[str, Any], args: argparse.Namespace, results: list[LoopResult], peak: float | None) -> str:
     where = env.get("gpu") or env.get("cpu")
     lines = [
@@ -266,10 +301,18 @@ def format_table(env: dict[str, Any], args: argparse.Namespace, results: list[Lo
         share = f"{r.share_of_peak:.1%}" if r.share_of_peak is not None else "-"
         memory = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
         lines.append(f"| {r.name} | {r.images_per_s:,.0f} | {r.tflops:.3g} | {share} | {memory} |")
-    if len(results) == 2 and results[1].images_per_s > 0:
+    if len(results) > 1:
         lines.append("")
-        lines.append(f"ours / usual: {results[0].images_per_s / results[1].images_per_s:.2f}x")
+        lines.extend(f"{results[0].name} / {r.name}: {results[0].images_per_s / r.images_per_s:.2f}x"
+                     for r in results[1:] if r.images_per_s > 0)
     return "\n".join(lines)
+
+
+def _switch(text: str) -> bool | str:
+    choices = {"auto": "auto", "true": True, "false": False}
+    if text.lower() not in choices:
+        raise argparse.ArgumentTypeError(f"{text!r}: give auto, true or false")
+    return choices[text.lower()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -284,7 +327,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--windows", type=int, default=5, help="timed windows; the median is reported")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument("--amp", type=_switch, default="auto", help="our bf16 autocast: auto (CUDA, CPUs with native "
+                   "bf16), true or false")
+    p.add_argument("--channels-last", type=_switch, default="auto", help="our NHWC layout: auto, true or false")
     p.add_argument("--skip-usual", action="store_true", help="time only our loop")
+    p.add_argument("--compare-paths", action="store_true", help="only time our step in float32 NCHW against "
+                   "bf16 + channels-last, interleaved, and print the ratio")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers, usual loop")
     p.add_argument("--peak-dtype", default=None, help="dtype of the peak measurement (bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
@@ -302,18 +350,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.peak_dtype = args.peak_dtype or ("bf16" if device.type == "cuda" else "fp32")
     peak = measured_peak_tflops(device, torch.bfloat16 if args.peak_dtype == "bf16" else torch.float32)
     images, labels = seed_shaped_data(args.images, args.classes)
+    if args.compare_paths:
+        report = {"environment": environment(device), "settings": {k: v for k, v in vars(args).items() if k != "out"},
+                  "paths": compare_paths(args, device, images, labels)}
+        paths = report["paths"]
+        print(f"ours float32 NCHW {paths['images_per_s']['fp32']:,.0f} img/s, bf16 + channels-last "
+              f"{paths['images_per_s']['bf16+cl']:,.0f} img/s (medians of {args.windows} interleaved windows): "
+              f"{paths['ratio']:.2f}x; native bf16: {paths['native_bf16']}")
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(report, f, indent=2)
+        return report
     results = []
 
     step, model, sample = ours_loop(args.model, args.model_options, images, labels, args.classes, device,
-                                    args.batch_size, args.compile)
+                                    args.batch_size, args.compile, args.amp, args.channels_last)
     results.append(measure("ours", step, model, sample, device, args.batch_size, args, peak))
     del step, model, sample
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     if not args.skip_usual:
-        step, model, sample = usual_loop(args.model, args.model_options, images, labels, args.classes, device,
-                                         args.batch_size, args.workers)
-        results.append(measure("usual", step, model, sample, device, args.batch_size, args, peak))
+        # The fp32 eager row is the reference scripts' default; the strong row adds their AMP and
+        # channels-last where this device has them (on a CPU without native bf16 it would repeat the first).
+        strong = speed_path(device)
+        loops = [("usual fp32", False)] + ([("usual amp+cl", True)] if strong.amp or strong.channels_last else [])
+        for name, strong in loops:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            step, model, sample = usual_loop(args.model, args.model_options, images, labels, args.classes,
+                                             device, args.batch_size, args.workers, strong)
+            results.append(measure(name, step, model, sample, device, args.batch_size, args, peak))
+            del step, model, sample
 
     env = environment(device)
     report = {
@@ -321,7 +386,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "measured_peak_tflops": peak,
         "results": [asdict(r) for r in results],
-        "speedup": results[0].images_per_s / results[1].images_per_s if len(results) == 2 else None,
+        "speedup": results[0].images_per_s / results[1].images_per_s if len(results) > 1 else None,
+        "speedups": {r.name: results[0].images_per_s / r.images_per_s for r in results[1:]},
     }
     print(format_table(env, args, results, peak))
     if args.out:

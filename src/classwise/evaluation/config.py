@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import ConfigError
+from ..inference import Switch
 from ..split import SUBSETS
 
 
@@ -20,6 +21,8 @@ class EvaluateConfig:
     misclassified_images: int = 24  # images in the misclassified grid
     batch_size: int = 1024  # images per forward pass
     device: str = "auto"  # auto, cpu, cuda, ...
+    amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (inference.speed_path)
+    channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
     group_thresholds: list[int] | None = None  # [a, b]: tail under a train images, head over b; None = terciles
     logit_adjust_tau: float = 0.0  # post-hoc logit adjustment (0 = off); when on, adjusted_* metrics too
 

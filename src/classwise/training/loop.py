@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..inference import predict_logits, resolve_device, to_device_images
+from ..inference import Switch, predict_logits, resolve_device, to_device_images
 from ..models import available_models
 from ..models.registry import model_option_names
 from .batches import DeviceBatches
@@ -84,8 +84,8 @@ class TrainConfig:
     seed: int = 0  # seeds weights, sampling and augmentation
     eval_batch_size: int = 1024  # images per forward pass when evaluating
     progress: bool = True  # progress bars (shown only when the output is a terminal)
-    amp: bool = True  # bf16 autocast (CUDA only; the CPU trains in float32)
-    channels_last: bool = True  # NHWC memory layout (CUDA only)
+    amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (inference.speed_path)
+    channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
     compile: bool = False  # torch.compile the model (CUDA only)
     checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none
     resume: bool = True  # continue from this configuration's checkpoint when there is one
@@ -157,10 +157,8 @@ def _bar(iterable, cfg: TrainConfig, **kwargs):
 
 
 def _note_cuda_only_options(cfg: TrainConfig, device: torch.device) -> None:
-    if device.type != "cuda":
-        asked = [k for k in ("amp", "channels_last", "compile") if getattr(cfg, k)]
-        if asked:
-            log.info("Training on %s in float32 (train.%s apply on CUDA only).", device, "/".join(asked))
+    if device.type != "cuda" and cfg.compile:
+        log.info("train.compile applies on CUDA only: the model runs eagerly on %s.", device)
 
 
 def fit(

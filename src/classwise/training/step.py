@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..inference import Normalizer, autocast
+from ..inference import Normalizer, autocast, speed_path
 from ..models import build_model
 from .losses import build_criterion, describe
 
@@ -28,8 +28,10 @@ class TrainStep:
         """``class_counts``: training images a class (on ``device``), for the imbalance losses."""
         cuda = device.type == "cuda"
         self.device = device
+        self.path = speed_path(device, cfg.amp, cfg.channels_last)  # the same choice evaluation makes
+        log.info("Training on %s: %s.", device, self.path.describe())
         self.model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
-        if cuda and cfg.channels_last:
+        if self.path.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # The compiled wrapper runs the steps; ``model`` keeps the plain state_dict keys.
         self.forward = torch.compile(self.model) if (cuda and cfg.compile) else self.model
@@ -41,8 +43,8 @@ class TrainStep:
         )
         self.criterion = build_criterion(cfg.loss, cfg.loss_options, class_counts, cfg.label_smoothing, cfg.drw_epoch)
         log.info("train.loss %s: %s.", cfg.loss, describe(self.criterion))
-        self.normalize = Normalizer(mean, std, device, channels_last=cuda and cfg.channels_last)
-        self.amp = cfg.amp and cuda
+        self.normalize = Normalizer(mean, std, device, channels_last=self.path.channels_last)
+        self.amp = self.path.amp
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:

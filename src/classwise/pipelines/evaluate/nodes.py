@@ -72,7 +72,7 @@ def predict(
             continue
         probs = predict_proba(
             network, dataset.images[index], normalization_stats["mean"], normalization_stats["std"],
-            device=cfg.device, batch_size=cfg.batch_size,
+            device=cfg.device, batch_size=cfg.batch_size, amp=cfg.amp, channels_last=cfg.channels_last,
         )
         frames.append(
             pd.DataFrame(

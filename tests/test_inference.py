@@ -1,0 +1,84 @@
+"""The speed path (bf16 autocast, channels-last) is chosen in one place, for training and prediction alike."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from classwise import inference
+from classwise.inference import cpu_has_native_bf16, predict_proba, speed_path
+from classwise.models import build_model
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU has (True) or lacks (False) native bf16."""
+    def set_to(value: bool) -> None:
+        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: value)
+    return set_to
+
+
+def test_auto_turns_bf16_and_channels_last_on_for_a_cpu_with_native_bf16(native_bf16):
+    native_bf16(True)
+    path = speed_path(CPU)
+    assert (path.amp, path.channels_last) == (True, True)
+    assert "native bf16" in path.describe() and "bf16 autocast, channels-last" in path.describe()
+
+
+def test_auto_keeps_float32_nchw_on_a_cpu_without_native_bf16(native_bf16):
+    native_bf16(False)
+    path = speed_path(CPU)
+    assert (path.amp, path.channels_last) == (False, False)
+    assert "float32, NCHW" in path.describe() and "without native bf16" in path.describe()
+
+
+def test_auto_is_on_for_cuda_whatever_the_cpu(native_bf16):
+    native_bf16(False)
+    path = speed_path(torch.device("cuda"))
+    assert (path.amp, path.channels_last) == (True, True) and "CUDA" in path.reason
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_an_explicit_setting_wins_over_auto(native_bf16, native):
+    native_bf16(native)
+    off = speed_path(CPU, amp=False, channels_last=False)
+    assert (off.amp, off.channels_last) == (False, False)
+    forced = speed_path(CPU, True, "auto")
+    assert forced.amp and forced.channels_last == native
+    assert ("emulated" in forced.reason) != native  # a forced bf16 on a CPU without it is called slow
+
+
+@pytest.mark.parametrize("flags, expected", [((True, False), True), ((False, True), True), ((False, False), False)])
+def test_native_bf16_means_avx512_bf16_or_amx_on_x86(monkeypatch, flags, expected):
+    monkeypatch.setattr(inference.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: flags[0], raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: flags[1], raising=False)
+    assert cpu_has_native_bf16() is expected
+
+
+def test_predict_proba_on_the_bf16_channels_last_path_agrees_with_float32(native_bf16, caplog):
+    native_bf16(True)
+    torch.manual_seed(0)
+    model = build_model("preact_resnet18", 5, width=4)
+    images = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
+    with caplog.at_level(logging.DEBUG, logger="classwise.inference"):
+        fast = predict_proba(model, images, [0.5] * 3, [0.25] * 3, device="cpu", batch_size=8)
+    assert "bf16 autocast, channels-last" in caplog.text
+    exact = predict_proba(model, images, [0.5] * 3, [0.25] * 3, device="cpu", batch_size=8, amp=False,
+                          channels_last=False)
+    assert fast.dtype == np.float32 and np.isfinite(fast).all()
+    np.testing.assert_allclose(fast.sum(1), 1, rtol=1e-5)
+    np.testing.assert_allclose(fast, exact, atol=0.05)  # bf16 keeps ~3 significant digits
+
+
+def test_evaluate_takes_the_same_switches_as_train():
+    from classwise.config import ConfigError, parse
+    from classwise.evaluation.config import EvaluateConfig
+
+    cfg = parse(EvaluateConfig, {"amp": False, "channels_last": "auto"}, "evaluate")
+    assert (cfg.amp, cfg.channels_last) == (False, "auto")
+    with pytest.raises(ConfigError, match="evaluate.amp"):
+        parse(EvaluateConfig, {"amp": "fast"}, "evaluate")
