@@ -39,15 +39,6 @@ def confusion_table(counts: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     )
 
 
-def matrices_from_table(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Counts, rates and class names back from :func:`confusion_table`'s long form."""
-    n = int(table["true_label"].max()) + 1
-    counts = np.zeros((n, n), dtype=int)
-    counts[table["true_label"], table["predicted_label"]] = table["count"]
-    names = table.drop_duplicates("true_label").sort_values("true_label")["true"].tolist()
-    return counts, row_normalised(counts), names
-
-
 def top_confusions(counts: np.ndarray, class_names: list[str], k: int) -> pd.DataFrame:
     """The k most confused (true, predicted) pairs off the diagonal: rate first, then count.
 
