@@ -14,7 +14,6 @@ import pytest
 from tests.ablation.test_runner import TINY_LADDER
 from tests.conftest import copy_project
 
-pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
 
 # The sequential test's ladder less its sweep's second value: 3 steps, the middle one failing.
 THREE_STEPS = TINY_LADDER.replace("values: [5.0e-4, 1.0e-3]", "values: [5.0e-4]")
@@ -32,6 +31,7 @@ def _ladder(project, *args):
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     runs = {}
     for executor in ("local", "ray"):
         project = copy_project(tmp_path_factory.mktemp(executor) / "project")
@@ -69,3 +69,12 @@ def test_ray_summary_has_the_content_of_the_sequential_one(both):
     assert tables["ray"]["step"].tolist() == STEPS
     pd.testing.assert_frame_equal(tables["ray"][SAME_CONTENT], tables["local"][SAME_CONTENT], check_exact=False,
                                   atol=1e-6)
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    from classwise.ablation.ray_executor import require_ray
+    from classwise.config import ConfigError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
+        require_ray()

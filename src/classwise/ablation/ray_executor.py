@@ -77,7 +77,10 @@ def tracking_server(project_path: Path, uri: str | None, wait_s: float = 120.0) 
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                f"sqlite:///{(project_path / 'mlflow.db').as_posix()}", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]
+               "--workers", "1",
+               # Bound to 127.0.0.1, it serves only this machine: artifacts go straight to files under the
+               # project, as a `kedro run`'s do, and a client on the SQLite file reads them too.
+               "--default-artifact-root", (project_path / "mlruns").as_uri(), "--no-serve-artifacts"]
     log.info("Starting an MLflow tracking server for the ladder at %s (sqlite: %s).", url, project_path / "mlflow.db")
     server = subprocess.Popen(command, cwd=project_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, start_new_session=True)  # its workers stop with its group
