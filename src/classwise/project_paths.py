@@ -10,6 +10,7 @@ own ``mlflow.db`` and checkpoint folder instead of starting a second history.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from kedro.framework.hooks import hook_impl
 from .tracking.store import check_sqlite_store, resolve_tracking_uri, sqlite_path
 
 log = logging.getLogger(__name__)
+
+# Set by the ablation ladder's Ray executor: every session of the process logs to this MLflow server.
+TRACKING_URI_ENV = "CLASSWISE_MLFLOW_TRACKING_URI"
 
 # Parameter blocks and their keys that name a folder relative to the project root.
 PROJECT_RELATIVE = {"params:train": ("checkpoint_dir",)}
@@ -46,6 +50,9 @@ class ProjectPathsHook:
         except Exception:  # no mlflow.yml: kedro-mlflow's defaults apply, and it says so
             return
         server = conf.get("server") or {}
+        if os.environ.get(TRACKING_URI_ENV):
+            loader["mlflow"] = {**conf, "server": {**server, "mlflow_tracking_uri": os.environ[TRACKING_URI_ENV]}}
+            return
         uri = server.get("mlflow_tracking_uri")
         if not isinstance(uri, str) or sqlite_path(uri) is None:
             return

@@ -57,10 +57,22 @@ def _show(overrides: dict[str, Any]) -> str:
 @click.option("--env", "-e", default=None, help="Kedro configuration environment, as for `kedro run`.")
 @click.option("--params", default=None, help="Overrides for the data stage and every step, e.g. train.device=cuda.")
 @click.option("--dry-run", is_flag=True, help="List the runs and their overrides; train nothing.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: the steps one after another here; ray: the steps as Ray tasks, in parallel.")
+@click.option("--address", default=None,
+              help="[ray] a running Ray cluster ('auto', ray://host:10001); default: a local Ray for this ladder.")
+@click.option("--tracking-uri", default=None,
+              help="[ray] MLflow tracking server every worker reaches; default: one started on 127.0.0.1.")
+@click.option("--num-cpus", type=click.IntRange(min=1), default=None, help="[ray] CPUs of the local Ray (default: all).")
+@click.option("--cpus-per-step", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="[ray] CPUs each step asks for.")
+@click.option("--gpus-per-step", type=click.FloatRange(min=0), default=None,
+              help="[ray] GPUs each step asks for (default: 1 when the cluster has GPUs, else 0).")
 @click.option("--project-path", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd,
               help="Project root (default: the current folder).")
 def main(scale: str | None, steps: str | None, env: str | None, params: str | None, dry_run: bool,
-         project_path: Path) -> None:
+         executor: str, address: str | None, tracking_uri: str | None, num_cpus: int | None, cpus_per_step: float,
+         gpus_per_step: float | None, project_path: Path) -> None:
     """Run the seed's ablation ladder: one MLflow run a step under one parent run."""
     from .runner import plan_ladder, run_ladder  # imports Kedro and MLflow; keep --help fast
 
@@ -77,7 +89,15 @@ def main(scale: str | None, steps: str | None, env: str | None, params: str | No
                 own = {k: v for k, v in run.overrides.items() if k not in common or common[k] != v}
                 click.echo(f"  {run.name}: {run.changes}\n      {_show(own)}")
             return
-        result = run_ladder(project_path, scale, env, overrides, only)
+        ray = None
+        if executor == "ray":
+            from .ray_executor import RayOptions
+
+            ray = RayOptions(address, tracking_uri, num_cpus, cpus_per_step, gpus_per_step)
+        elif any(v is not None for v in (address, tracking_uri, num_cpus, gpus_per_step)) or cpus_per_step != 1.0:
+            raise ConfigError("--address, --tracking-uri, --num-cpus, --cpus-per-step and --gpus-per-step apply to "
+                              "--executor ray only; add --executor ray or drop them.")
+        result = run_ladder(project_path, scale, env, overrides, only, ray)
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)

@@ -106,6 +106,10 @@ class LadderResult:
         return not self.data_error and all(o.status == FINISHED for o in self.outcomes)
 
 
+def step_tags(step: Step, tags: dict[str, str]) -> dict[str, str]:
+    return {**tags, "ablation.step": step.ladder_step, "ablation.role": "step", "mlflow.note.content": step.changes}
+
+
 def _run_step(
     step: Step,
     params: dict[str, Any],
@@ -116,12 +120,16 @@ def _run_step(
     tags: dict[str, str],
     parent_run_id: str,
 ) -> StepOutcome:
-    run = mlflow.start_run(
-        run_name=step.name,
-        nested=True,
-        tags={**tags, "ablation.step": step.ladder_step, "ablation.role": "step", "mlflow.note.content": step.changes},
-    )
+    run = mlflow.start_run(run_name=step.name, nested=True, tags=step_tags(step, tags))
     log.info("Ablation step '%s' (%s): %s", step.name, run.info.run_id, step.changes)
+    outcome = execute_step(step, params, overrides, cfg, project_path, env, run.info.run_id)
+    _end_runs_above(parent_run_id, outcome.status)
+    return record_step(outcome)
+
+
+def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any], cfg: AblationConfig,
+                 project_path: Path, env: str | None, run_id: str) -> StepOutcome:
+    """One step's Kedro session in ``project_path``, inside its active MLflow run ``run_id``."""
     metrics = f1_size = None
     status, error = FINISHED, ""
     start = time.perf_counter()
@@ -139,10 +147,15 @@ def _run_step(
         wall = time.perf_counter() - start
         if session is not None:
             session.close()
-    run_id = run.info.run_id
+    return StepOutcome(step.name, step.changes, status, wall, run_id, metrics, f1_size, error)
+
+
+def record_step(outcome: StepOutcome) -> StepOutcome:
+    """Log a step's wall time, F1-vs-size numbers and status on its run, and end it with that status."""
+    run_id, status, f1_size, error = outcome.run_id, outcome.status, outcome.f1_size, outcome.error
     # The client writes to the step's run by id, whichever run the fluent API has active.
     client = mlflow.MlflowClient()
-    client.log_metric(run_id, "ablation.wall_seconds", round(wall, 1))
+    client.log_metric(run_id, "ablation.wall_seconds", round(outcome.wall_seconds, 1))
     if f1_size is not None:
         if f1_size.get("pearson_r") is not None:
             client.log_metric(run_id, "f1_size.pearson_r", float(f1_size["pearson_r"]))
@@ -150,10 +163,9 @@ def _run_step(
     client.set_tag(run_id, "ablation.status", status)
     if error:
         client.set_tag(run_id, "ablation.error", error[:5000])
-    _end_runs_above(parent_run_id, status)
     client.set_terminated(run_id, status)  # in case something ended it before with another status
-    log.info("Ablation step '%s' %s in %.1f s.", step.name, status, wall)
-    return StepOutcome(step.name, step.changes, status, wall, run_id, metrics, f1_size, error)
+    log.info("Ablation step '%s' %s in %.1f s.", outcome.step, status, outcome.wall_seconds)
+    return outcome
 
 
 def _load_project(project_path: Path, env: str | None) -> tuple[KedroContext, dict[str, Any], AblationConfig]:
@@ -180,13 +192,33 @@ def run_ladder(
     env: str | None = None,
     extra_overrides: Mapping[str, Any] | None = None,
     only: Sequence[str] | None = None,
+    ray: Any | None = None,
 ) -> LadderResult:
     """Run the ladder of ``scale`` (default: ``ablation.scale``) and write its summary.
 
     ``extra_overrides`` (dotted keys) apply to the data stage and to every step,
     after the scale's and the step's own. Raises ConfigError before any run when
     the ladder's configuration is wrong; a failing step is recorded, not raised.
+    With ``ray`` (a ``ray_executor.RayOptions``) the steps run as Ray tasks, in
+    parallel, and everything logs to an MLflow tracking server.
     """
+    if ray is None:
+        return _run_ladder(project_path, scale, env, extra_overrides, only)
+    from .ray_executor import require_ray, tracking_server, tracking_uri_for_sessions
+
+    require_ray()
+    with tracking_server(Path(project_path).resolve(), ray.tracking_uri) as uri, tracking_uri_for_sessions(uri):
+        return _run_ladder(project_path, scale, env, extra_overrides, only, ray)
+
+
+def _run_ladder(
+    project_path: Path | str = ".",
+    scale: str | None = None,
+    env: str | None = None,
+    extra_overrides: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    ray: Any | None = None,
+) -> LadderResult:
     if mlflow.active_run() is not None:
         raise RuntimeError(
             f"An MLflow run ({mlflow.active_run().info.run_id}) is already active; end it before running the ladder."
@@ -233,7 +265,12 @@ def run_ladder(
                 _end_runs_above(None, FAILED)
                 return result
             _end_runs_above(parent.info.run_id, FINISHED)
-            for step, params, overrides in zip(steps, step_params, step_overrides):
+            if ray is not None:
+                from .ray_executor import run_steps_on_ray
+
+                result.outcomes = run_steps_on_ray(ray, context, steps, step_params, step_overrides, cfg,
+                                                   project_path, env, tags, parent.info.run_id, ablation_id)
+            for step, params, overrides in zip(steps, step_params, step_overrides) if ray is None else ():
                 outcome = _run_step(step, params, overrides, cfg, project_path, env, tags, parent.info.run_id)
                 result.outcomes.append(outcome)
         result.summary = _write_summary(context, result)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import mlflow
+from mlflow.entities import Metric
 
 
 def log_epoch(row: dict[str, float], prefix: str = "") -> None:
@@ -18,6 +20,24 @@ def log_epoch(row: dict[str, float], prefix: str = "") -> None:
         return
     epoch = int(row["epoch"])
     mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in row.items() if k != "epoch"}, step=epoch)
+
+
+def epoch_logger() -> Callable[[dict[str, float]], None]:
+    """``log_epoch`` bound to the run active now, callable from any thread.
+
+    MLflow's active run belongs to the thread that opened it; a data-parallel training
+    (classwise.training.distributed) reports its epochs from a thread of its own.
+    """
+    run = mlflow.active_run()
+    if run is None:
+        return log_epoch
+    client, run_id = mlflow.MlflowClient(), run.info.run_id
+
+    def log(row: dict[str, float]) -> None:
+        stamp, epoch = int(time.time() * 1000), int(row["epoch"])
+        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, epoch) for k, v in row.items() if k != "epoch"])
+
+    return log
 
 
 def as_logged_metrics(values: Mapping[str, float | None]) -> dict[str, dict[str, float]]:

@@ -30,29 +30,41 @@ class DeviceBatches:
         cutmix_alpha: float,  # box area ratio ~ Beta(alpha, alpha)
         generator: torch.Generator,  # on the device: order, augmentation, CutMix partners
         host_rng: np.random.Generator,  # CutMix's per-batch scalars
+        shard: tuple[int, int] = (0, 1),  # (rank, world) of a data-parallel training: keep this slice of each batch
     ) -> None:
         self.images, self.labels, self.num_classes, self.batch_size = images, labels, num_classes, batch_size
         self.augment, self.oversample = augment, oversample
         self.cutmix_p, self.cutmix_alpha = cutmix_p, cutmix_alpha
         self.generator, self.host_rng = generator, host_rng
+        self.rank, self.world = shard
 
     def __len__(self) -> int:
-        """Steps an epoch (a last batch of one image is dropped: BatchNorm cannot train on it)."""
+        """Steps an epoch (a last batch of under 2 images a replica is dropped: BatchNorm cannot train on it)."""
         full, rest = divmod(len(self.labels), self.batch_size)
-        return full + (rest >= 2)
+        return full + (rest // self.world >= 2)
 
     def order(self) -> torch.Tensor:
         """The image indices of one epoch."""
         return epoch_indices(self.labels, self.num_classes, self.oversample, self.generator)
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(augmented uint8 images, targets (labels, or soft targets under CutMix), labels) at ``idx``."""
+        """(augmented uint8 images, targets (labels, or soft targets under CutMix), labels) at ``idx``.
+
+        A data-parallel replica augments the whole global batch, drawing exactly what one
+        process would, and keeps its equal slice: the replicas' random states never diverge,
+        so rank 0's checkpoint holds them all, at the cost of augmenting ``world`` times the
+        images (batched uint8 work, small beside the network's forward and backward).
+        """
         xb = augment_batch(self.images[idx], self.augment, self.generator)
         yb = self.labels[idx]
         target = yb
         if self.cutmix_p > 0:
             xb, target = cutmix(xb, yb, self.num_classes, self.cutmix_p, self.cutmix_alpha, self.host_rng,
                                 self.generator)
+        if self.world > 1:
+            per = len(idx) // self.world
+            keep = slice(self.rank * per, (self.rank + 1) * per)
+            xb, target, yb = xb[keep], target[keep], yb[keep]
         return xb, target, yb
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

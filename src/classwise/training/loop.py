@@ -25,6 +25,7 @@ from ..inference import Switch, predict_logits, resolve_device, to_device_images
 from ..models import available_models
 from ..models.registry import model_option_names
 from .batches import DeviceBatches
+from . import distributed
 from .checkpoint import (
     CheckpointLock,
     TrainingState,
@@ -34,6 +35,7 @@ from .checkpoint import (
     resume,
     save_checkpoint,
 )
+from .distributed import check_data_parallel
 from .losses import check_loss_combination, loss_options
 from .schedule import step_lr
 from .step import TrainStep
@@ -89,6 +91,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none
     resume: bool = True  # continue from this configuration's checkpoint when there is one
+    # Data parallel (training.distributed): batch_size stays the global batch, split evenly over the processes
+    nproc_per_node: int = 1  # processes on this machine, one GPU each on CUDA (DDP); 1 = a plain training
+    sync_batchnorm: bool = False  # with nproc_per_node > 1 on CUDA: BatchNorm statistics over the global batch
 
     def __post_init__(self) -> None:
         """Refuse values that cannot train, naming the key and the fix (one sentence each)."""
@@ -118,6 +123,7 @@ class TrainConfig:
             ("cutmix_p", 0 <= self.cutmix_p <= 1, "in [0, 1]"),
             ("cutmix_alpha", self.cutmix_alpha > 0, "above 0"),
             ("eval_batch_size", self.eval_batch_size >= 1, "1 or more"),
+            ("nproc_per_node", self.nproc_per_node >= 1, "1 or more"),
         ]
         for key, ok, rule in checks:
             if not ok:
@@ -127,6 +133,8 @@ class TrainConfig:
                 f"Parameter 'train.milestones' is {self.milestones}; give increasing epochs of 1 or more "
                 f"at which the lr is multiplied by train.gamma (or [] for a constant lr)."
             )
+        if self.nproc_per_node > 1:
+            check_data_parallel(self)
         loss_options(self.loss, self.loss_options, self.drw_epoch)
         check_loss_combination(self.loss, self.cutmix_p)
         if self.drw_epoch is not None and self.drw_epoch < 0:
@@ -151,7 +159,7 @@ class TrainResult:
 
 def _bar(iterable, cfg: TrainConfig, **kwargs):
     """A progress bar when asked for and the output is a terminal (tqdm's disable=None)."""
-    if tqdm is None or not cfg.progress:
+    if tqdm is None or not cfg.progress or not distributed.is_main():
         return iterable
     return tqdm(iterable, mininterval=1.0, disable=None, **kwargs)
 
@@ -178,8 +186,17 @@ def fit(
     of the same configuration on the same data continues from the last complete
     epoch; rows restored from a checkpoint are passed to ``on_epoch_end`` again, so
     a fresh tracking run still gets the whole curve.
+
+    With ``cfg.nproc_per_node`` > 1 the training runs in that many processes
+    (training.distributed) and ``on_epoch_end`` is called from a thread of this one.
     """
+    replica = distributed.current()
+    if cfg.nproc_per_node > 1 and replica is None:
+        return distributed.launch(fit, cfg.nproc_per_node, (train_images, train_labels, val_images, val_labels,
+                                                            num_classes, mean, std), {"cfg": cfg}, on_epoch_end)
     device = resolve_device(cfg.device)
+    if replica is not None:
+        device = replica.device(device)
     _note_cuda_only_options(cfg, device)
     if device.type == "cuda":  # every batch is 32x32, so cuDNN's per-shape autotuning pays for itself at once
         torch.backends.cudnn.benchmark = True
@@ -193,6 +210,7 @@ def fit(
     batches = DeviceBatches(
         to_device_images(train_images, device), y_train, num_classes, cfg.batch_size, cfg.augment,
         cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha, generator, host_rng,
+        shard=(replica.rank, replica.world) if replica else (0, 1),
     )
     step = TrainStep(cfg, num_classes, mean, std, device, torch.bincount(y_train, minlength=num_classes))
     if not len(val_labels):
@@ -208,12 +226,18 @@ def fit(
             fp = fingerprint(asdict(cfg), np.asarray(train_images), np.asarray(train_labels),
                              np.asarray(val_images), np.asarray(val_labels), np.asarray([mean, std], dtype=np.float64))
             ckpt_file = checkpoint_path(cfg.checkpoint_dir, cfg.model, fp)
-            held.enter_context(CheckpointLock(ckpt_file))  # a second identical training is refused here
+            if distributed.is_main():  # the other replicas only read the checkpoint; rank 0 writes it
+                held.enter_context(CheckpointLock(ckpt_file))  # a second identical training is refused here
             ckpt_file = resume(ckpt_file, cfg.epochs, cfg.resume, step.model, step.optimizer, state, generator,
                                host_rng)
             for row in state.history if on_epoch_end is not None else ():
                 on_epoch_end(row)
+            if not distributed.is_main():
+                ckpt_file = None
         resumed_from = state.epoch
+        if replica is not None:  # after resume: DDP starts every replica from rank 0's weights
+            ddp = distributed.replicate(step.model, device, cfg.sync_batchnorm)
+            step.forward = torch.compile(ddp) if step.forward is not step.model else ddp
         _train_epochs(cfg, batches, step, x_val, y_val, val_criterion, state, ckpt_file, generator, host_rng,
                       device, on_epoch_end)
     return TrainResult(
@@ -250,6 +274,8 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
+            if distributed.current() is not None:  # the whole global batch's numbers, on every replica
+                loss_sum, correct, seen = distributed.current().sum_epoch(loss_sum, correct, seen)
             train_loss = loss_sum.item() / max(seen, 1)
             train_seconds = time.perf_counter() - start
             if not math.isfinite(train_loss):
@@ -257,6 +283,8 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
                     f"Training loss became {train_loss} in epoch {epoch + 1}; lower train.lr "
                     f"(now {cfg.lr}) or check the input images."
                 )
+            if not distributed.is_main():  # rank 0 alone validates, checkpoints and reports
+                continue
             val_loss = val_acc = math.nan  # no validation subset: NaN, and the last epoch counts as best
             if len(y_val):
                 val_logits = predict_logits(step.model, x_val, step.normalize, cfg.eval_batch_size, step.amp)

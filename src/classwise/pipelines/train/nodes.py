@@ -12,7 +12,7 @@ from classwise.errors import UserError
 from classwise.lineage import lineage
 from classwise.sources import LabelledImages
 from classwise.split import subset_index
-from classwise.tracking import log_epoch
+from classwise.tracking import epoch_logger
 from classwise.training import TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def train_model(
         mean=normalization_stats["mean"],
         std=normalization_stats["std"],
         cfg=cfg,
-        on_epoch_end=log_epoch,
+        on_epoch_end=epoch_logger(),
     )
     if result.resumed_from:
         log.info("Epochs 1-%d came from the checkpoint in %s.", result.resumed_from, cfg.checkpoint_dir)
