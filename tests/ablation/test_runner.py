@@ -1,6 +1,6 @@
 """The ladder end to end, as a user runs it, in a throwaway copy of the project.
 
-One tiny ladder (two epochs of a width-4 network; a step with an unknown model in
+One tiny ladder (two epochs of a width-4 network; a step whose WRN depth cannot be built in
 the middle) runs once for the module; the tests read it back the way a person
 would: through MlflowClient on the SQLite store, and through `mlflow server`'s
 REST API, which is what the MLflow UI reads.
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,6 +19,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from classwise.ablation.ray_executor import tracking_server
 from tests.conftest import copy_project
 
 TINY_LADDER = """
@@ -120,12 +118,6 @@ def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     assert all(f"| {step} |" in markdown for step in STEPS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post(url: str, body: dict) -> dict:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
@@ -134,29 +126,11 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
-def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder, tmp_path):
+def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder):
     project, _, _, experiment, runs = ladder
     parent, _ = _parent_and_children(runs)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so that its workers stop with it
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert server.poll() is None, "mlflow server exited before it answered"
-            assert time.monotonic() < deadline, "mlflow server did not answer within 90 s"
-            time.sleep(0.5)
+    # The ladder's own local tracking server (the one `--executor ray` starts), over the ladder's mlflow.db.
+    with tracking_server(project, None) as base:
         found = _post(
             f"{base}/api/2.0/mlflow/runs/search",
             {"experiment_ids": [experiment.experiment_id],
@@ -172,15 +146,6 @@ def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder, tmp_path
         assert params["train.weight_decay"] == "0.001"
         metrics = {m["key"] for m in by_name["baseline"]["data"]["metrics"]}
         assert {"val_accuracy", "final.test_top1"} <= metrics
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        except ProcessLookupError:
-            pass
 
 
 def test_a_step_with_a_refused_parameter_stops_the_ladder_before_any_run(tmp_path):

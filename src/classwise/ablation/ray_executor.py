@@ -16,13 +16,8 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +26,7 @@ from typing import Any
 import mlflow
 
 from ..config import ConfigError
+from ..local_server import free_port, stop_group, wait_until_up
 from ..project_paths import TRACKING_URI_ENV
 from .ladder import AblationConfig, Step
 from .summary import StepOutcome
@@ -61,19 +57,13 @@ def require_ray() -> Any:
     return ray
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def tracking_server(project_path: Path, uri: str | None, wait_s: float = 120.0) -> Iterator[str]:
     """``uri`` as it is, or a local ``mlflow server`` over the project's mlflow.db for as long as the block runs."""
     if uri:
         yield uri
         return
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                f"sqlite:///{(project_path / 'mlflow.db').as_posix()}", "--host", "127.0.0.1", "--port", str(port),
@@ -85,29 +75,11 @@ def tracking_server(project_path: Path, uri: str | None, wait_s: float = 120.0) 
     server = subprocess.Popen(command, cwd=project_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, start_new_session=True)  # its workers stop with its group
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if server.poll() is not None:
-                raise RuntimeError(f"The MLflow tracking server exited at start: "
-                                   f"{server.stderr.read().decode(errors='replace')[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"The MLflow tracking server at {url} did not answer within {wait_s:.0f} s.")
-            time.sleep(0.5)
+        wait_until_up(f"{url}/health", server, wait_s, "The MLflow tracking server",
+                      lambda: server.stderr.read().decode(errors="replace") if server.poll() is not None else "")
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_group(server, wait_s=20)
         server.stderr.close()
 
 

@@ -8,38 +8,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..local_server import HOST, free_port, stop_group, wait_until_up
+
 log = logging.getLogger(__name__)
-
-HOST = "127.0.0.1"  # loopback only
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now, on the loopback interface."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen, wait_s: float) -> None:
-    """SIGTERM to the server's process group (it starts uvicorn workers), SIGKILL after ``wait_s``."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=wait_s)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=wait_s)
 
 
 @contextlib.contextmanager
@@ -67,21 +43,8 @@ def served_model(
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://{HOST}:{port}"
     try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"mlflow models serve did not answer within {start_timeout_s:.0f} s:\n"
-                                   f"{log_path.read_text()[-3000:]}")
-            time.sleep(1)
+        wait_until_up(f"{url}/ping", proc, start_timeout_s, "mlflow models serve", log_path.read_text)
         log.info("Serving %s at %s (log: %s).", model_uri, url, log_path)
         yield url
     finally:
-        _stop(proc, wait_s=30)
+        stop_group(proc, wait_s=30)
