@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +51,48 @@ def small_images() -> LabelledImages:
     return make_images([40, 30, 25, 60])
 
 
-def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    """The kedro CLI as a user types it (``kedro(root, "run", "--pipelines=data")``), no stdin."""
+def _kedro_env(one_thread: bool) -> dict:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    if one_thread:  # on a shared 2-core machine one torch thread is the fastest for a tiny network
+        env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def kedro(project: Path, *args: str, one_thread: bool = False) -> subprocess.CompletedProcess:
+    """The kedro CLI as a user types it (``kedro(root, "run", "--pipelines=data")``), no stdin."""
     return subprocess.run(
-        [sys.executable, "-m", "kedro", *args], cwd=project, env=env,
+        [sys.executable, "-m", "kedro", *args], cwd=project, env=_kedro_env(one_thread),
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
     )
+
+
+def kedro_killed_after_first_checkpoint(project: Path, *args: str, timeout_s: float) -> int:
+    """Start ``kedro <args>`` (one torch thread), SIGKILL the launching process as soon as the first
+    checkpoint exists (written atomically at the end of epoch 1), and return its exit status."""
+    checkpoints = project / "data" / "06_models" / "checkpoints"
+    first = subprocess.Popen([sys.executable, "-m", "kedro", *args], cwd=project, env=_kedro_env(True),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not list(checkpoints.glob("*.pt")):
+            assert first.poll() is None, first.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, f"no checkpoint after {timeout_s:.0f} s"
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)  # the launching process only: what it started must not outlive it
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.stderr.close()
+    return first.returncode
+
+
+def load_script(path: Path):
+    """A script under benchmarks/ as a module (it is not part of the package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def copy_project(root: Path) -> Path:

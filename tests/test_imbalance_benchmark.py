@@ -1,19 +1,17 @@
 """benchmarks/imbalance_cifar100.py: its table and figure from saved rows (no training, no real data)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "imbalance_cifar100.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("imbalance_cifar100", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _save_row(out: Path, name: str, rng, tail_right: bool) -> None:

@@ -1,7 +1,6 @@
 """benchmarks/time_to_accuracy.py: both loops train the same recipe and report comparable rows (tiny, no real data)."""
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +8,13 @@ import numpy as np
 from classwise.config import parse
 from classwise.training import TrainConfig
 
+from tests.conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "time_to_accuracy.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("time_to_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_time_to_target_is_the_first_epoch_at_or_over_it():

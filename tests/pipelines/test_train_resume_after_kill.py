@@ -1,11 +1,7 @@
 """`kedro run` killed with SIGKILL during epoch 2, then rerun: it resumes, each epoch once, and marks the
 killed run's MLflow run KILLED."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,42 +9,23 @@ from mlflow.tracking import MlflowClient
 
 from classwise.tracking.interrupts import ENDED_TAG
 from classwise.training.checkpoint import load_checkpoint
+from tests.conftest import kedro, kedro_killed_after_first_checkpoint
 
 TINY = ",".join([
     "train.epochs=3", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
 ])
 
 
-def _env() -> dict:
-    # One torch thread: on a shared 2-core machine it is the fastest for a tiny network.
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1"}
-
-
 def test_kedro_run_killed_in_epoch_2_resumes_with_each_epoch_once(project_copy: Path):
-    command = [sys.executable, "-m", "kedro", "run", "--pipelines=train", f"--params={TINY}"]
+    command = ["run", "--pipelines=train", f"--params={TINY}"]
     checkpoints = project_copy / "data" / "06_models" / "checkpoints"
-    first = subprocess.Popen(command, cwd=project_copy, env=_env(), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(checkpoints.glob("*.pt")):  # written atomically at the end of epoch 1
-            assert first.poll() is None, first.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint after 300 s"
-            time.sleep(0.02)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
-        first.stderr.close()
-    assert first.returncode == -signal.SIGKILL
+    status = kedro_killed_after_first_checkpoint(project_copy, *command, timeout_s=300)
+    assert status == -signal.SIGKILL
     (checkpoint,) = checkpoints.glob("*.pt")
     assert load_checkpoint(checkpoint)["epoch"] == 1  # the kill landed in epoch 2
     assert not (project_copy / "data" / "07_model_output" / "training_history.csv").exists()
 
-    second = subprocess.run(command, cwd=project_copy, env=_env(), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=600)
+    second = kedro(project_copy, *command, one_thread=True)
     assert second.returncode == 0, second.stderr[-3000:]
     log = " ".join((second.stdout + second.stderr).split())  # rich wraps long lines
     assert "Resuming from checkpoint" in log and "after epoch 1 of 3" in log
