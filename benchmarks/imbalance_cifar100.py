@@ -7,7 +7,7 @@ row's val and test probabilities are saved under ``--out``. ``--table`` then
 writes the Markdown table of docs/results.md from the saved rows, adding a
 post-hoc logit-adjusted row computed from the cross-entropy row's probabilities.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --root ../shared/data --out /tmp/imbalance
+    PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --root data/01_raw --out /tmp/imbalance
     PYTHONPATH=src .venv/bin/python benchmarks/imbalance_cifar100.py --out /tmp/imbalance --table \
         --figure docs/imbalance_recall_vs_size.png
 """
@@ -26,15 +26,15 @@ import numpy as np
 import torch
 import yaml
 
-from classwise.config import parse
+from classwise.core.config import parse
 from classwise.evaluation.correlation import f1_size_correlation
 from classwise.evaluation.figures import recall_vs_size_figure
 from classwise.evaluation.groups import adjust_probabilities, class_groups, group_metrics
 from classwise.evaluation.metrics import per_class_table, summary_metrics
 from classwise.models import build_model
-from classwise.sources import DataConfig, load_source
-from classwise.split import SplitConfig, split_table, subset_index
-from classwise.stats import NormalizationConfig, normalization_stats
+from classwise.data.sources import DataConfig, load_source
+from classwise.data.split import SplitConfig, split_table, subset_index
+from classwise.data.stats import NormalizationConfig, normalization_stats
 from classwise.training import TrainConfig, fit, predict_proba
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
@@ -148,7 +148,7 @@ def recall_figure(out: Path, rows: list[str], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="../shared/data", help="folder with cifar-100-python.tar.gz")
+    ap.add_argument("--root", default="data/01_raw", help="folder with cifar-100-python.tar.gz")
     ap.add_argument("--out", default="data/07_model_output/imbalance_benchmark", help="where rows are saved")
     ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS), help="rows to train")
     ap.add_argument("--table", action="store_true", help="write the Markdown table from saved rows, no training")

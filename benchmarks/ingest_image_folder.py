@@ -22,8 +22,8 @@ import numpy as np
 import PIL
 from PIL import Image
 
-from classwise.sources.image_folder import default_workers, load_image_folder
-from classwise.sources.synthetic import load_synthetic
+from classwise.data.sources.image_folder import default_workers, load_image_folder
+from classwise.data.sources.synthetic import load_synthetic
 
 
 def _write(batch: tuple[list[str], np.ndarray]) -> None:

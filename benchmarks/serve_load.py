@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from classwise.serving.register import png_bytes
-from classwise.serving.server import served_model
-from classwise.sources.image_folder import walk_image_files
+from tests.support.servers import served_model
+from classwise.data.sources.image_folder import walk_image_files
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

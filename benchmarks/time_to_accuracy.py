@@ -10,8 +10,8 @@ the best-by-val epoch, and the time at which val top-1 first reached ``--target`
 * reference: a DataLoader over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip,
   workers = cores, pinned and persistent workers, the same AMP and channels-last choice.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root ../shared/data --out /tmp/tta.json
-    PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root ../shared/data --device cuda \\
+    PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root data/01_raw --out /tmp/tta.json
+    PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root data/01_raw --device cuda \\
         --model resnet18 --width 64 --epochs 30 --milestones 15 25 --target 0.5 --out tta-gpu.json
 """
 
@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from classwise.benchmark import pil_loader
-from classwise.config import parse
-from classwise.inference import autocast, predict_proba, resolve_device, speed_path
+from classwise.core.config import parse
+from classwise.core.device import autocast, predict_proba, resolve_device, speed_path
 from classwise.models import build_model
 from classwise.training import TrainConfig, fit, step_lr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput import pil_loader  # noqa: E402  the usual loop's loader, as in the throughput benchmark
 from imbalance_cifar100 import load_data  # noqa: E402  the same data, split and statistics as docs/results.md
 
 log = logging.getLogger("time_to_accuracy")
@@ -143,7 +143,7 @@ def table(rows: list[dict[str, Any]], target: float) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", default="../shared/data", help="folder holding cifar-100-python.tar.gz")
+    p.add_argument("--root", default="data/01_raw", help="folder holding cifar-100-python.tar.gz")
     p.add_argument("--model", default="preact_resnet18")
     p.add_argument("--width", type=int, default=8, help="channels of the first stage")
     p.add_argument("--epochs", type=int, default=4)

@@ -16,7 +16,7 @@ import pytest
 
 from kedro.framework.project import configure_project
 
-from classwise.sources import LabelledImages
+from classwise.data.sources import LabelledImages
 
 configure_project("classwise")  # so that tests can ask the registry for pipelines
 
@@ -89,8 +89,11 @@ def kedro_killed_after_first_checkpoint(project: Path, *args: str, timeout_s: fl
 
 def load_script(path: Path):
     """A script under benchmarks/ as a module (it is not part of the package)."""
+    if path.stem in sys.modules:
+        return sys.modules[path.stem]
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

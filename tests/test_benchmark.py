@@ -1,12 +1,17 @@
 """The training benchmark runs at a tiny size on the CPU and writes its JSON (no timing asserted)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from classwise.benchmark import main, seed_shaped_data, step_flops
+from tests.conftest import load_script
 from classwise.models import build_model
+
+THROUGHPUT_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+THROUGHPUT = load_script(THROUGHPUT_PATH)
+main, seed_shaped_data, step_flops = THROUGHPUT.main, THROUGHPUT.seed_shaped_data, THROUGHPUT.step_flops
 
 
 def test_seed_shaped_data_has_the_seed_class_spread():
@@ -63,7 +68,8 @@ import sys
 for name in ("sklearn", "pandas", "kedro", "kedro_datasets", "kedro_mlflow", "mlflow", "tqdm", "scipy",
              "matplotlib"):
     sys.modules[name] = None
-from classwise.benchmark import main
+sys.path.insert(0, BENCHMARKS)
+from throughput import main
 report = main(["--model", "preact_resnet18", "--model-options", '{"width": 4}', "--images", "128",
                "--classes", "4", "--batch-size", "32", "--warmup", "1", "--steps", "1", "--windows", "1",
                "--workers", "0", "--device", "cpu"])
@@ -83,6 +89,7 @@ def test_training_core_and_benchmark_run_with_torch_torchvision_numpy_alone():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", CORE_ONLY], capture_output=True, text=True, timeout=300)
+    script = f"BENCHMARKS = {str(THROUGHPUT_PATH.parent)!r}\n" + CORE_ONLY
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "core ok" in proc.stdout

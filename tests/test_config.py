@@ -3,7 +3,8 @@ from typing import Literal
 
 import pytest
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 import torch
 from kedro.io import DatasetError
 
-from classwise.datasets import LabelledImagesDataset, TorchModelDataset
+from classwise.framework.datasets import LabelledImagesDataset, TorchModelDataset
 from classwise.models import build_model
 
 

@@ -98,24 +98,3 @@ def test_a_failing_run_ends_failed_in_mlflow_with_one_sentence(project_copy):
     assert "Traceback" not in proc.stdout + proc.stderr
     _, found = runs(project_copy)
     assert [r.info.status for r in found] == ["FAILED"]
-    verbose = kedro(project_copy, "run", "--verbose", "--params=data.source=image_folder,data.root=no/such")
-    assert verbose.returncode != 0 and "Traceback" in verbose.stdout + verbose.stderr
-
-
-@pytest.mark.parametrize("args, sentence", [
-    (["--params=train.modle=x"], "Unknown parameter 'train.modle'; known keys of 'train' are:"),
-    (["--params=train.lr=fast"], "Parameter 'train.lr' must be float, got 'fast'"),
-    (["--params=train.epochs=0"], "Parameter 'train.epochs' is 0; it must be 1 or more."),
-    (["--params=evaluate.f1_treshold=0.3"], "Unknown parameter 'evaluate.f1_treshold'"),
-    (["--params=data.source=nope"], "Unknown data source 'nope' in parameter 'data.source'"),
-    (["--pipelines=evaluat"], "Unknown pipeline 'evaluat'; the pipelines are: data, diagnose, evaluate, predict, train"),
-])
-def test_a_refused_parameter_or_pipeline_stops_before_any_run(project_copy, args, sentence):
-    proc = kedro(project_copy, "run", *args)
-    assert proc.returncode == 2
-    assert f"Error: {sentence}" in proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert len((proc.stdout + proc.stderr).strip().splitlines()) == 1, proc.stdout + proc.stderr
-    assert not (project_copy / "data" / "02_intermediate" / "dataset.npz").exists()  # nothing ran
-    if (project_copy / "mlflow.db").exists():
-        assert runs(project_copy)[1] == []  # and no MLflow run was opened

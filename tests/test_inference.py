@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from classwise import inference
-from classwise.inference import cpu_has_native_bf16, predict_proba, speed_path
+from classwise.core import device as core_device
+from classwise.core.device import cpu_has_native_bf16, predict_proba, speed_path
 from classwise.models import build_model
 
 CPU = torch.device("cpu")
@@ -17,7 +17,7 @@ CPU = torch.device("cpu")
 def native_bf16(monkeypatch):
     """Pretend the CPU has (True) or lacks (False) native bf16."""
     def set_to(value: bool) -> None:
-        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: value)
+        monkeypatch.setattr(core_device, "cpu_has_native_bf16", lambda: value)
     return set_to
 
 
@@ -53,7 +53,7 @@ def test_an_explicit_setting_wins_over_auto(native_bf16, native):
 
 @pytest.mark.parametrize("flags, expected", [((True, False), True), ((False, True), True), ((False, False), False)])
 def test_native_bf16_means_avx512_bf16_or_amx_on_x86(monkeypatch, flags, expected):
-    monkeypatch.setattr(inference.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(core_device.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: flags[0], raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: flags[1], raising=False)
     assert cpu_has_native_bf16() is expected
@@ -64,7 +64,7 @@ def test_predict_proba_on_the_bf16_channels_last_path_agrees_with_float32(native
     torch.manual_seed(0)
     model = build_model("preact_resnet18", 5, width=4)
     images = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
-    with caplog.at_level(logging.DEBUG, logger="classwise.inference"):
+    with caplog.at_level(logging.DEBUG, logger="classwise.core.device"):
         fast = predict_proba(model, images, [0.5] * 3, [0.25] * 3, device="cpu", batch_size=8)
     assert "bf16 autocast, channels-last" in caplog.text
     exact = predict_proba(model, images, [0.5] * 3, [0.25] * 3, device="cpu", batch_size=8, amp=False,
@@ -75,7 +75,7 @@ def test_predict_proba_on_the_bf16_channels_last_path_agrees_with_float32(native
 
 
 def test_evaluate_takes_the_same_switches_as_train():
-    from classwise.config import ConfigError, parse
+    from classwise.core.config import ConfigError, parse
     from classwise.evaluation.config import EvaluateConfig
 
     cfg = parse(EvaluateConfig, {"amp": False, "channels_last": "auto"}, "evaluate")

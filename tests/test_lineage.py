@@ -4,11 +4,11 @@ import logging
 
 import pytest
 
-from classwise.errors import UserError
-from classwise.lineage import check_class_names, check_lineage, lineage
+from classwise.core.errors import ModelError
+from classwise.training.lineage import check_class_names, check_lineage, lineage
 from classwise.models import build_model
 from classwise.pipelines.evaluate.nodes import predict
-from classwise.split import SplitConfig, split_table
+from classwise.data.split import SplitConfig, split_table
 from tests.conftest import make_images
 
 STATS = {"mean": [0.5] * 3, "std": [0.25] * 3}
@@ -37,7 +37,7 @@ def test_evaluate_runs_on_the_data_and_split_the_model_was_trained_on(trained):
 def test_evaluate_after_a_resplit_refuses(trained):
     data, _, model = trained
     resplit = split_table(data, SplitConfig(val_per_class=3, test_per_class=3, seed=1))
-    with pytest.raises(UserError, match="trained on another split .* rerun training") as info:
+    with pytest.raises(ModelError, match="trained on another split .* rerun training") as info:
         predict(model, data, resplit, STATS, EVALUATE)
     assert "\n" not in str(info.value)
 
@@ -45,7 +45,7 @@ def test_evaluate_after_a_resplit_refuses(trained):
 def test_evaluate_on_changed_images_refuses(trained):
     data, split, model = trained
     data.images[0, 0, 0, 0] ^= 1  # one bit of one pixel
-    with pytest.raises(UserError, match="trained on another dataset"):
+    with pytest.raises(ModelError, match="trained on another dataset"):
         predict(model, data, split, STATS, EVALUATE)
 
 
@@ -53,14 +53,14 @@ def test_evaluate_on_a_dataset_with_other_classes_refuses(trained):
     _, _, model = trained
     bigger = make_images([20] * 6, size=32)
     split = split_table(bigger, SplitConfig(val_per_class=3, test_per_class=3))
-    with pytest.raises(UserError, match=r"trained on 4 classes but the data has 6 \(new classes 'class 4', 'class 5'\)"):
+    with pytest.raises(ModelError, match=r"trained on 4 classes but the data has 6 \(new classes 'class 4', 'class 5'\)"):
         predict(model, bigger, split, STATS, EVALUATE)
 
 
 def test_class_names_are_checked_in_order():
-    with pytest.raises(UserError, match="same classes in another order"):
+    with pytest.raises(ModelError, match="same classes in another order"):
         check_class_names({"class_names": ["a", "b"]}, ["b", "a"])
-    with pytest.raises(UserError, match="predicts 3 classes but the data has 2"):
+    with pytest.raises(ModelError, match="predicts 3 classes but the data has 2"):
         check_class_names({"num_classes": 3}, ["a", "b"])
     check_class_names({"class_names": ["a", "b"]}, ["a", "b"])
 
@@ -69,7 +69,7 @@ def test_a_model_saved_without_fingerprints_is_used_with_a_warning(trained, capl
     data, split, model = trained
     for key in ("dataset_fingerprint", "split_fingerprint"):
         del model["config"][key]
-    with caplog.at_level(logging.WARNING, logger="classwise.lineage"):
+    with caplog.at_level(logging.WARNING, logger="classwise.training.lineage"):
         check_lineage(model["config"], data, split)
     assert "carries no dataset or split fingerprint" in caplog.text
 

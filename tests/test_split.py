@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classwise.config import ConfigError
-from classwise.split import SplitConfig, dataset_rows, split_table, subset_index
+from classwise.core.errors import ConfigError
+from classwise.data.split import SplitConfig, dataset_rows, split_table, subset_index
 
 
 def test_per_class_counts_and_disjoint_subsets(small_images):

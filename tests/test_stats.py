@@ -1,8 +1,8 @@
 import numpy as np
 
 from classwise.pipelines.data.nodes import compute_normalization_stats
-from classwise.split import SplitConfig, split_table
-from classwise.stats import NormalizationConfig, channel_stats, normalization_stats
+from classwise.data.split import SplitConfig, split_table
+from classwise.data.stats import NormalizationConfig, channel_stats, normalization_stats
 
 
 def test_channel_stats_match_numpy():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classwise.config import parse
+from classwise.core.config import parse
 from classwise.training import TrainConfig
 
 from tests.conftest import load_script

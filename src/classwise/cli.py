@@ -18,10 +18,9 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
 
-from .config import ConfigError
-from .errors import UserError
+from classwise.core.errors import ClasswiseError, ConfigError
 
-USER_ERRORS = (ConfigError, UserError)
+USER_ERRORS = (ClasswiseError,)
 EXIT_USER_ERROR = 2
 
 
@@ -45,7 +44,7 @@ def cli() -> None:
 
 def available_pipelines() -> list[str]:
     """Pipeline names, from the sub-packages of classwise.pipelines (what find_pipelines registers)."""
-    from . import pipelines
+    from classwise import pipelines
 
     return sorted(m.name for m in pkgutil.iter_modules(pipelines.__path__) if m.ispkg)
 

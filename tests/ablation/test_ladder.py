@@ -7,7 +7,8 @@ import yaml
 
 from classwise.ablation import apply_overrides, expand_steps, parse_ablation
 from classwise.ablation.ladder import nest, value_label
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.training import TrainConfig
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"

@@ -19,7 +19,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from classwise.ablation.ray_executor import tracking_server
+from classwise.ablation.executors.ray import tracking_server
 from tests.conftest import copy_project
 
 TINY_LADDER = """
@@ -34,10 +34,12 @@ ablation:
         - {name: baseline, changes: "width 4, no augmentation", overrides: {train.augment: none, train.weight_decay: 0.0}}
         - {name: broken, extends: baseline, changes: "a WRN depth that cannot be built",
            overrides: {train.model: wrn, train.model_options: {depth: 27, widen: 1, width: 4}}}
+        - {name: densenet, extends: baseline, changes: "a DenseNet-BC with its own options, none of the scale's width",
+           overrides: {train.model: densenet_bc, train.model_options: {depth: 10, growth: 4}}}
         - {name: weight_decay, extends: baseline, changes: "+ weight decay",
            sweep: {key: train.weight_decay, values: [5.0e-4, 1.0e-3]}}
 """
-STEPS = ["baseline", "broken", "weight_decay_5e-4", "weight_decay_1e-3"]
+STEPS = ["baseline", "broken", "densenet", "weight_decay_5e-4", "weight_decay_1e-3"]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +99,10 @@ def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
         assert {"reports/metrics.json", "reports/per_class_report.csv"} <= artifacts
     assert children["broken"].data.params["train.model"] == "wrn"
+    # A dict override replaces the scale's dict: the run got exactly what the check saw.
+    densenet = children["densenet"].data.params
+    assert densenet["train.model"] == "densenet_bc" and densenet["train.model_options.depth"] == "10"
+    assert "train.model_options.width" not in densenet
     assert parent.data.params["data.source"] == "digits"
 
 
@@ -107,7 +113,7 @@ def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     assert artifacts == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png"}
     table = pd.read_csv(project / "data/08_reporting/ablation/ablation_summary.csv")
     assert table["step"].tolist() == STEPS
-    assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED"]
+    assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED", "FINISHED"]
     finished = table[table["status"] == "FINISHED"]
     assert finished[["train_accuracy", "val_accuracy", "test_accuracy", "val_macro_f1"]].notna().all().all()
     assert table.loc[1, ["val_accuracy", "test_accuracy"]].isna().all()

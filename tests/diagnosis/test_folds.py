@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.diagnosis import DiagnoseConfig, check_fold_sizes, out_of_fold_probabilities, stratified_folds
 from classwise.training import TrainConfig
 from tests.conftest import make_images

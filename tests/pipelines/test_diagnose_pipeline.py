@@ -17,7 +17,7 @@ from classwise.pipelines.data.nodes import (
     report_duplicate_images,
     split_dataset,
 )
-from classwise.sources.synthetic import load_synthetic
+from classwise.data.sources.synthetic import load_synthetic
 from tests.conftest import kedro
 from tests.pipelines.test_pipelines import KeptDataset
 

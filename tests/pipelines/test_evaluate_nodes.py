@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.pipelines.evaluate.nodes import (
     EvaluateConfig,
     compute_metrics,
@@ -13,7 +14,7 @@ from classwise.pipelines.evaluate.nodes import (
     plot_misclassified,
     summarize_confusion,
 )
-from classwise.sources import LabelledImages
+from classwise.data.sources import LabelledImages
 
 HISTORY = pd.DataFrame({"epoch": [1, 2], "train_accuracy": [0.5, 0.7], "train_loss": [1.0, 0.6]})
 
@@ -113,10 +114,10 @@ def test_bad_evaluate_parameters_are_one_clear_sentence(params, message):
 
 
 def test_an_empty_test_subset_is_skipped_with_a_log_line(caplog):
-    from classwise.lineage import lineage
+    from classwise.training.lineage import lineage
     from classwise.models import build_model
     from classwise.pipelines.evaluate.nodes import predict
-    from classwise.split import SplitConfig, split_table
+    from classwise.data.split import SplitConfig, split_table
     from tests.conftest import make_images
 
     data = make_images([10, 10, 10])

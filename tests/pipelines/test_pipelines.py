@@ -6,7 +6,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from classwise.config import ConfigError
+from classwise.core.errors import ConfigError
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.data.nodes import ingest_images, summarize_class_distribution, validate_dataset
 from classwise.pipelines.evaluate.nodes import build_per_class_report, compute_metrics

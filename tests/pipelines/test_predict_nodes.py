@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from classwise.config import ConfigError
+from classwise.core.errors import ConfigError
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.predict.nodes import headline_tags, predict_new_images
 from tests.conftest import NEW_IMAGES_GOOD, NEW_IMAGES_REJECTED, TINY_STATS, tiny_model

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from classwise.config import ConfigError
-from classwise.errors import UserError
+from classwise.core.errors import ConfigError
+from classwise.core.errors import RunError
 from classwise.pipelines.train.nodes import train_model
-from classwise.split import SplitConfig, split_table
+from classwise.data.split import SplitConfig, split_table
 from tests.conftest import kedro, make_images
 
 STATS = {"mean": [0.5] * 3, "std": [0.25] * 3}
@@ -40,7 +40,7 @@ def test_training_without_a_step_is_refused(data_and_split):
     split = split.copy()
     train_rows = split.index[split["subset"] == "train"]
     split.loc[train_rows[1:], "subset"] = "val"
-    with pytest.raises(UserError, match="ran no optimisation step .* the saved model was left unchanged"):
+    with pytest.raises(RunError, match="ran no optimisation step .* the saved model was left unchanged"):
         train_model(data, split, STATS, TINY)
 
 

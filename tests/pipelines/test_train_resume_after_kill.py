@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from classwise.tracking.interrupts import ENDED_TAG
+from classwise.framework.interrupts import ENDED_TAG
 from classwise.training.checkpoint import load_checkpoint
 from tests.conftest import kedro, kedro_killed_after_first_checkpoint
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from classwise.config import ConfigError
+from classwise.core.errors import ConfigError
 from classwise.serving import PredictConfig, network_from_model, predict_path, predictor_from_model, top_k_table
-from classwise.sources.image_folder import decode_image
+from classwise.data.sources.image_folder import decode_image
 from classwise.training import predict_proba
 from tests.conftest import NEW_IMAGES_GOOD, NEW_IMAGES_REJECTED, TINY_STATS, tiny_model
 
@@ -76,7 +76,7 @@ def test_a_model_without_class_names_is_refused_in_one_sentence():
 @pytest.mark.parametrize("key, value", [("top_k", 0), ("batch_size", 0), ("contact_sheet_images", -1),
                                         ("workers", 0), ("model_uri", " ")])
 def test_predict_config_refuses_bad_values(key, value):
-    from classwise.config import parse
+    from classwise.core.config import parse
 
     with pytest.raises(ConfigError, match=f"predict.{key}"):
         parse(PredictConfig, {key: value}, "predict")

@@ -14,7 +14,7 @@ import pytest
 
 import mlflow
 from classwise.pipelines.predict.nodes import log_mlflow_model, predict_new_images
-from classwise.serving.server import served_model
+from tests.support.servers import served_model
 from tests.conftest import NEW_IMAGES_GOOD, TINY_STATS, make_images, tiny_model
 
 START_TIMEOUT_S = 240  # the server imports torch and loads the model; the machine may be busy

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classwise.config import ConfigError
-from classwise.sources import Cifar100Options, DataConfig, load_source
-from classwise.sources.cifar100 import load_cifar100, seed_like_subset
+from classwise.core.errors import ConfigError
+from classwise.data.sources import Cifar100Options, DataConfig, load_source
+from classwise.data.sources.cifar100 import load_cifar100, seed_like_subset
 
 NAMES = ["apple", "aquarium_fish", "baby"]
 

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from classwise.config import ConfigError, parse
-from classwise.sources import DataConfig, available_sources, load_source
-from classwise.sources.digits import imbalanced_keep_counts
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
+from classwise.data.sources import DataConfig, available_sources, load_source
+from classwise.data.sources.digits import imbalanced_keep_counts
 
 
 def test_digits_are_32x32_rgb_uint8_and_imbalanced():

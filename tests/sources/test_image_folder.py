@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from classwise.config import ConfigError
+from classwise.core.errors import ConfigError
 from classwise.pipelines.data.nodes import ingest_images, report_duplicate_images, validate_dataset
-from classwise.sources import DataConfig, load_source
-from classwise.sources.image_folder import load_image_folder
+from classwise.data.sources import DataConfig, load_source
+from classwise.data.sources.image_folder import load_image_folder
 
 CLASSES = ["café crème", "dogs", "日本 猫"]  # sorted, so labels are 0, 1, 2
 BLUE = (0, 0, 255)
@@ -267,7 +267,7 @@ def test_symlinked_subfolders_are_followed_once_and_loops_listed(tmp_path):
 ORPHAN_SCRIPT = """
 import sys, time
 sys.path.insert(0, {src!r})
-import classwise.sources.image_folder as f
+import classwise.data.sources.image_folder as f
 def slow(path, size, background):
     time.sleep(30)
 f.decode_image = slow  # the workers are forked with it, so they stay busy

@@ -7,11 +7,11 @@ import pytest
 from sklearn.metrics import confusion_matrix
 from sklearn.neighbors import NearestCentroid
 
-from classwise.config import ConfigError
+from classwise.core.errors import ConfigError
 from classwise.pipelines.data.nodes import ingest_images
-from classwise.sources import DataConfig, SyntheticOptions, load_source
-from classwise.sources.seed_shape import seed_like_counts
-from classwise.sources.synthetic import flip_labels, load_synthetic
+from classwise.data.sources import DataConfig, SyntheticOptions, load_source
+from classwise.data.sources.seed_shape import seed_like_counts
+from classwise.data.sources.synthetic import flip_labels, load_synthetic
 
 SMALL = {"classes": 12, "images": 1800, "smallest": 60, "largest": 250, "similar_pairs": 3}
 

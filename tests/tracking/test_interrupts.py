@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from classwise.tracking.interrupts import ENDED_TAG, PROCESS_TAG, mark_abandoned_runs, process_identity
+from classwise.framework.interrupts import ENDED_TAG, PROCESS_TAG, mark_abandoned_runs, process_identity
 
 LONG = ",".join(["train.epochs=200", "train.model_options.width=4", "train.progress=false", "train.milestones=[]"])
 

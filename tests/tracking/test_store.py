@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from classwise.errors import UserError
-from classwise.project_paths import resolve_params
-from classwise.tracking.store import check_sqlite_store, resolve_tracking_uri
+from classwise.core.errors import RunError
+from classwise.framework.project_paths import resolve_params
+from classwise.framework.store import check_sqlite_store, resolve_tracking_uri
 from tests.conftest import kedro
 
 
@@ -32,7 +32,7 @@ def test_a_locked_store_is_one_sentence(tmp_path):
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(UserError, match=r"mlflow.db' stayed locked by another process for 0.2 s; close"):
+        with pytest.raises(RunError, match=r"mlflow.db' stayed locked by another process for 0.2 s; close"):
             check_sqlite_store(f"sqlite:///{db}", lock_wait_s=0.2)
     finally:
         holder.execute("ROLLBACK")
@@ -43,7 +43,7 @@ def test_a_locked_store_is_one_sentence(tmp_path):
 def test_a_file_that_is_not_sqlite_is_one_sentence(tmp_path):
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(UserError, match="is not an SQLite database"):
+    with pytest.raises(RunError, match="is not an SQLite database"):
         check_sqlite_store(f"sqlite:///{db}")
 
 
@@ -52,7 +52,7 @@ def test_a_read_only_store_is_one_sentence(tmp_path):
     db = tmp_path / "mlflow.db"
     sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
     db.chmod(0o444)
-    with pytest.raises(UserError, match="is read-only"):
+    with pytest.raises(RunError, match="is read-only"):
         check_sqlite_store(f"sqlite:///{db}")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from classwise.errors import UserError
+from classwise.core.errors import RunError
 from classwise.training import TrainConfig, fit
 from classwise.training import checkpoint as ckpt
 from classwise.training.checkpoint import CheckpointLock, load_checkpoint, save_checkpoint
@@ -59,43 +59,39 @@ def test_a_second_identical_training_is_refused_while_the_first_holds_the_checkp
     _fit(_cfg(tmp_path))
     (checkpoint,) = tmp_path.glob("*.pt")
     with CheckpointLock(checkpoint):
-        with pytest.raises(UserError, match=r"being written by another training of the same configuration"):
+        with pytest.raises(RunError, match=r"being written by another training of the same configuration"):
             _fit(_cfg(tmp_path, epochs=2))
     assert load_checkpoint(checkpoint)["epoch"] == 1  # untouched by the refused run
     assert _fit(_cfg(tmp_path, epochs=2)).resumed_from == 1  # the lock is gone with its holder
 
 
-SCRIPT = """
+HOLDER = """
 import sys
 sys.path.insert(0, {root!r})
-import torch
-torch.set_num_threads(1)
-from classwise.errors import UserError
-from tests.training.test_checkpoint_safety import _cfg, _fit
 from pathlib import Path
-try:
-    _fit(_cfg(Path({directory!r}), epochs=4))
-except UserError as exc:
-    print("REFUSED", exc)
-    sys.exit(3)
-print("DONE")
+from classwise.training.checkpoint import CheckpointLock
+with CheckpointLock(Path({checkpoint!r})):
+    print("HOLDING", flush=True)
+    sys.stdin.read()  # until the test closes it
 """
 
 
-def test_two_identical_trainings_at_once_leave_one_good_checkpoint(tmp_path):
-    script = SCRIPT.format(root=str(PROJECT_ROOT), directory=str(tmp_path))
-    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=PROJECT_ROOT) for _ in range(2)]
-    outcomes = [(run.wait(timeout=300), *run.communicate()) for run in runs]
-    codes = sorted(code for code, _, _ in outcomes)
-    # Either one was refused while the other trained, or the second started after the first
-    # finished and found its complete checkpoint (a clean wait); never a crash or a damaged file.
-    assert codes in ([0, 3], [0, 0]), outcomes
-    for code, out, _ in outcomes:
-        assert ("REFUSED" in out) == (code == 3)
+def test_a_training_in_another_process_holding_the_checkpoint_refuses_this_one(tmp_path):
+    """The lock works across processes (flock), and goes with its holder however it ends."""
+    _fit(_cfg(tmp_path))
     (checkpoint,) = tmp_path.glob("*.pt")
-    assert load_checkpoint(checkpoint)["epoch"] == 4
-    assert not list(tmp_path.glob("*.tmp"))
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(PROJECT_ROOT), checkpoint=str(checkpoint))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "HOLDING"
+        with pytest.raises(RunError, match=rf"process {holder.pid}\); wait for it to finish"):
+            _fit(_cfg(tmp_path, epochs=2))
+        assert load_checkpoint(checkpoint)["epoch"] == 1  # untouched by the refused run
+    finally:
+        holder.kill()  # as a kill -9 would: the kernel drops the lock
+        holder.wait(timeout=30)
+    assert _fit(_cfg(tmp_path, epochs=2)).resumed_from == 1
+    assert load_checkpoint(checkpoint)["epoch"] == 2 and not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.parametrize("blob, shown", [({"epoch": 1}, "it holds epoch"), ([1, 2], "it holds list"),
@@ -103,7 +99,7 @@ def test_two_identical_trainings_at_once_leave_one_good_checkpoint(tmp_path):
 def test_a_checkpoint_of_another_structure_is_one_sentence_not_a_key_error(tmp_path, blob, shown):
     path = tmp_path / "m.pt"
     torch.save(blob, path)
-    with pytest.raises(UserError, match=f"not a format-1 Classwise checkpoint \\({shown}\\); delete it"):
+    with pytest.raises(RunError, match=f"not a format-1 Classwise checkpoint \\({shown}\\); delete it"):
         load_checkpoint(path)
 
 

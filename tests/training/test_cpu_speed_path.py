@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from classwise import inference
-from classwise.config import ConfigError, parse
+from classwise.core import device as core_device
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.training import TrainConfig, TrainStep, fit
 from tests.training.test_loop import _data, _tiny
 
@@ -15,7 +16,7 @@ from tests.training.test_loop import _data, _tiny
 @pytest.fixture
 def bf16_cpu(monkeypatch):
     """A CPU that reports native bf16, so ``auto`` picks bf16 + channels-last (emulated where it is not)."""
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(core_device, "cpu_has_native_bf16", lambda: True)
 
 
 def test_bf16_channels_last_step_runs_forward_and_backward_with_a_finite_loss(bf16_cpu, caplog):
@@ -45,7 +46,7 @@ def test_bf16_channels_last_training_is_reproducible_for_a_seed(bf16_cpu):
 
 
 def test_cpu_without_native_bf16_trains_in_float32_nchw(monkeypatch, caplog):
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(core_device, "cpu_has_native_bf16", lambda: False)
     with caplog.at_level(logging.INFO, logger="classwise.training.step"):
         step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]))
     _, logits = step(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from classwise.core.errors import RunError
 from classwise.models import available_models, build_model
-from classwise.split import SplitConfig, split_table, subset_index
+from classwise.data.split import SplitConfig, split_table, subset_index
 from classwise.training import TrainConfig, fit, predict_proba, resolve_device
 from tests.conftest import make_images
 
@@ -47,7 +48,7 @@ def test_same_seed_same_weights_on_cpu():
 
 def test_nan_loss_stops_with_a_clear_sentence():
     data, tr, va = _data()
-    with pytest.raises(FloatingPointError, match="lower train.lr"):
+    with pytest.raises(RunError, match="lower train.lr"):
         fit(data.images[tr], data.labels[tr], data.images[va], data.labels[va], 3,
             [0.5] * 3, [0.25] * 3, _tiny(epochs=1, lr=1e30))
 

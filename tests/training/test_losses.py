@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.models import build_model
 from classwise.training import TrainConfig, fit, predict_proba
 from classwise.training.losses import build_criterion, effective_number_weights, ldam_margins

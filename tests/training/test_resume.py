@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from classwise.split import SplitConfig, split_table, subset_index
+from classwise.data.split import SplitConfig, split_table, subset_index
 from classwise.training import TrainConfig, fit
 from classwise.training.checkpoint import load_checkpoint
 from tests.conftest import make_images

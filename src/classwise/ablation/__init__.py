@@ -4,8 +4,8 @@
 MLflow runs; ``python -m classwise.ablation`` is the command.
 """
 
-from .ladder import AblationConfig, Step, apply_overrides, expand_steps, parse_ablation
-from .summary import StepOutcome, summary_markdown, summary_plot, summary_table
+from classwise.ablation.ladder import AblationConfig, Step, apply_overrides, expand_steps, parse_ablation
+from classwise.ablation.summary import StepOutcome, summary_markdown, summary_plot, summary_table
 
 __all__ = [
     "AblationConfig", "Step", "StepOutcome", "apply_overrides", "expand_steps", "parse_ablation",

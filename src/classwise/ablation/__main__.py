@@ -14,7 +14,7 @@ from typing import Any
 import click
 from omegaconf import OmegaConf
 
-from classwise.config import ConfigError
+from classwise.core.errors import ClasswiseError, ConfigError
 
 
 def _split_items(text: str) -> list[str]:
@@ -74,7 +74,7 @@ def main(scale: str | None, steps: str | None, env: str | None, params: str | No
          executor: str, address: str | None, tracking_uri: str | None, num_cpus: int | None, cpus_per_step: float,
          gpus_per_step: float | None, project_path: Path) -> None:
     """Run the seed's ablation ladder: one MLflow run a step under one parent run."""
-    from .runner import plan_ladder, run_ladder  # imports Kedro and MLflow; keep --help fast
+    from classwise.ablation.runner import plan_ladder, run_ladder  # imports Kedro and MLflow; keep --help fast
 
     signal.signal(signal.SIGTERM, _interrupt)  # so that a killed ladder marks its open runs KILLED
 
@@ -82,23 +82,30 @@ def main(scale: str | None, steps: str | None, env: str | None, params: str | No
     overrides = parse_params(params)
     try:
         if dry_run:
-            scale_name, common, runs = plan_ladder(project_path, scale, env, only)
-            common = {**common, **overrides}
-            click.echo(f"Scale '{scale_name}': {len(runs)} runs; every run and the data stage: {_show(common)}")
-            for run in runs:
-                own = {k: v for k, v in run.overrides.items() if k not in common or common[k] != v}
-                click.echo(f"  {run.name}: {run.changes}\n      {_show(own)}")
+            plan = plan_ladder(project_path, scale, env, only, overrides)
+            common = plan.scale_overrides
+            click.echo(f"Scale '{plan.scale}': {len(plan.steps)} runs, every one checked; every run and the data "
+                       f"stage: {_show(common)}")
+            for run, params, overrides in zip(plan.steps, plan.step_params, plan.step_overrides):
+                own = {k: v for k, v in overrides.items() if k not in common or common[k] != v}
+                train = params.get("train", {})
+                click.echo(f"  {run.name}: {run.changes}\n      {_show(own)}\n      runs train.model="
+                           f"{train.get('model')} train.model_options={train.get('model_options')}")
+            if plan.caveat:
+                click.echo(f"Note: {plan.caveat}")
             return
         ray = None
         if executor == "ray":
-            from .ray_executor import RayOptions
+            from classwise.ablation.executors.ray import RayOptions
 
             ray = RayOptions(address, tracking_uri, num_cpus, cpus_per_step, gpus_per_step)
         elif any(v is not None for v in (address, tracking_uri, num_cpus, gpus_per_step)) or cpus_per_step != 1.0:
             raise ConfigError("--address, --tracking-uri, --num-cpus, --cpus-per-step and --gpus-per-step apply to "
                               "--executor ray only; add --executor ray or drop them.")
         result = run_ladder(project_path, scale, env, overrides, only, ray)
-    except ConfigError as exc:
+        if result.caveat:
+            click.echo(f"Note: {result.caveat}")
+    except ClasswiseError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     sys.exit(0 if result.ok else 1)

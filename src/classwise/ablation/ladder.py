@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -29,12 +30,14 @@ class StepConfig:
     changes: str  # what this step changes, in words (summary table and run description)
     extends: str | None = None  # an earlier step of the same ladder whose overrides this one starts from
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value, replacing what is there
+    merge: list[str] = field(default_factory=list)  # keys of `overrides` whose dict merges into what is under it
     sweep: SweepConfig | None = None  # expands the step into one run a value
 
 
 @dataclass
 class ScaleConfig:
     description: str  # what this scale is for (the parent run's description)
+    caveat: str = ""  # how far its numbers go, shown with its summary table, on the parent run and in the console
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted overrides for the data stage and every step
     steps: list[StepConfig] = field(default_factory=list)  # the ladder, in order
 
@@ -56,6 +59,7 @@ class Step:
     ladder_step: str  # the configured step it comes from (differs from name for a sweep)
     changes: str
     overrides: dict[str, Any]  # every dotted override of this run, the scale's first
+    merge: tuple[str, ...] = ()  # overrides whose dict value merges into the base value key by key
 
 
 def parse_ablation(params: Mapping[str, Any] | None) -> AblationConfig:
@@ -125,17 +129,29 @@ def expand_steps(cfg: AblationConfig, scale: str, only: Sequence[str] | None = N
                     f"earlier steps are: {', '.join(own) or 'none'}."
                 )
             base = own[step.extends]
-        merged = {**base, **step.overrides}
+        merged = dict(base)
+        for key, value in step.overrides.items():
+            under = merged.get(key, ladder.overrides.get(key))  # the parent step's value, else the scale's
+            if key in step.merge and isinstance(value, Mapping) and isinstance(under, Mapping):
+                merged[key] = _deep_merge(under, value)  # and into the project's value, in apply_overrides
+            else:
+                merged[key] = value
         own[step.name] = merged
+        unknown = sorted(set(step.merge) - set(step.overrides))
+        if unknown:
+            raise ConfigError(f"Step '{step.name}' in '{where}' merges {unknown}, which it does not override; "
+                              f"list in 'merge' only keys of its own 'overrides'.")
+        merge_keys = tuple(step.merge)
         if step.sweep is None:
-            runs.append(Step(step.name, step.name, step.changes, {**ladder.overrides, **merged}))
+            runs.append(Step(step.name, step.name, step.changes, {**ladder.overrides, **merged}, merge_keys))
             continue
         if not step.sweep.values:
             raise ConfigError(f"Step '{step.name}' in '{where}' sweeps '{step.sweep.key}' over no values; list some.")
         for value in step.sweep.values:
             name = f"{step.name}_{value_label(value)}"
             changes = f"{step.changes} ({step.sweep.key} = {value})"
-            runs.append(Step(name, step.name, changes, {**ladder.overrides, **merged, step.sweep.key: value}))
+            runs.append(Step(name, step.name, changes, {**ladder.overrides, **merged, step.sweep.key: value},
+                             merge_keys))
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -148,12 +164,23 @@ def expand_steps(cfg: AblationConfig, scale: str, only: Sequence[str] | None = N
     return runs
 
 
-def apply_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def step_params(base_params: Mapping[str, Any], step: Step, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters one run of the ladder gets: the project's, then the step's overrides, then ``extra``.
+
+    The only resolution of a step: the pre-run check, ``--dry-run``, the summary and the
+    run itself all use it (the runner hands its result to the step's Kedro session).
+    """
+    return apply_overrides(base_params, {**step.overrides, **(extra or {})}, merge=step.merge)
+
+
+def apply_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any],
+                    merge: Sequence[str] = ()) -> dict[str, Any]:
     """A copy of ``params`` with each dotted key set to its value.
 
     A value replaces what is at its key, dicts included: a step that switches
     ``train.model_options`` must not inherit the options of the model it replaces
-    (Kedro's own runtime parameters merge dicts key by key, which would).
+    (Kedro's own runtime parameters merge dicts key by key, which would). A key listed
+    in ``merge`` whose value is a dict merges into the dict already there instead.
     The first part of a key must name an existing block, so that a typo such as
     ``trian.lr`` is an error, not a silently unused parameter.
     """
@@ -174,8 +201,22 @@ def apply_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
                     f"Override '{key}' goes inside '{'.'.join(parts[: i + 1])}', which is {child!r}, not a block."
                 )
             node = child
-        node[parts[-1]] = copy.deepcopy(value)
+        current = node.get(parts[-1])
+        if key in merge and isinstance(value, Mapping) and isinstance(current, Mapping):
+            node[parts[-1]] = _deep_merge(current, value)
+        else:
+            node[parts[-1]] = copy.deepcopy(value)
     return result
+
+
+def _deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def nest(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -78,14 +78,15 @@ def _cell(value: Any, digits: int) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def summary_markdown(table: pd.DataFrame, title: str, f1_threshold: float = 0.5) -> str:
-    """The table as GitHub Markdown, the way the seed reports it (accuracies in percent)."""
+def summary_markdown(table: pd.DataFrame, title: str, f1_threshold: float = 0.5, caveat: str = "") -> str:
+    """The table as GitHub Markdown, the way the seed reports it (accuracies in percent), under its caveat."""
     headers = [
         "step", "what changed", "train acc", "val acc", "test acc", "val macro-F1", "test macro-F1",
         "test head acc", "test medium acc", "test tail acc", "test tail macro-F1",
         f"classes under F1 {f1_threshold:g}", "F1-vs-size r", "wall time (s)", "status",
     ]
-    lines = [f"# {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = [f"# {title}", "", *([f"> {caveat}", ""] if caveat else []),
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in table.itertuples(index=False):
         cells = [
             _cell(row.step, 0), _cell(row.changes, 0),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import ConfigError
-from ..training import TrainConfig
+from classwise.core.errors import ConfigError
+from classwise.training import TrainConfig
 
 # cleanlab.filter.find_label_issues's filter_by options for single-label data.
 FilterBy = Literal[
@@ -15,11 +15,16 @@ FilterBy = Literal[
 ]
 
 
+def default_fold_recipe() -> TrainConfig:
+    """The fold models' CPU recipe of conf/base: a width-8 ResNet-18, 6 epochs, float32 where bf16 is emulated."""
+    return TrainConfig(model_options={"width": 8}, epochs=6, milestones=[4])
+
+
 @dataclass
 class DiagnoseConfig:
     folds: int = 4  # K of the stratified K-fold; every image is predicted by the model that did not see it
     seed: int = 0  # seeds the fold assignment
-    recipe: TrainConfig = field(default_factory=TrainConfig)  # how each fold model is trained
+    recipe: TrainConfig = field(default_factory=default_fold_recipe)  # how each fold model is trained
     filter_by: FilterBy = "prune_by_noise_rate"  # cleanlab's rule for which images are label issues
     cleanlab_jobs: int | None = 1  # cleanlab worker processes; None = one a CPU core
     issues_in_figure: int = 24  # suspects drawn in label_issues.png, most suspect first

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from ..evaluation.confusion import confusion_counts, row_normalised
-from ..evaluation.correlation import f1_size_correlation
-from .config import DiagnoseConfig
+from classwise.evaluation.confusion import confusion_counts, row_normalised
+from classwise.evaluation.correlation import f1_size_correlation
+from classwise.diagnosis.config import DiagnoseConfig
 
 OUT_OF_FOLD = "out_of_fold"
 

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..evaluation.figures import _short, _tick_fontsize, misclassified_figure  # noqa: E402
+from classwise.evaluation.figures import _short, _tick_fontsize, misclassified_figure  # noqa: E402
 
 
 def label_issues_figure(images: np.ndarray, issues: pd.DataFrame) -> plt.Figure:

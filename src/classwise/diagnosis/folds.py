@@ -10,9 +10,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 
-from ..config import ConfigError
-from ..models import build_model
-from ..training import TrainConfig, fit, predict_proba
+from classwise.core.errors import ConfigError
+from classwise.models import build_model
+from classwise.training import TrainConfig, fit, predict_proba
 
 log = logging.getLogger(__name__)
 

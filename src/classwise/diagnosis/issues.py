@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
+from classwise.core.errors import DataError
 
 ISSUE_COLUMNS = ["rank", "id", "source_file", "label", "given_class", "suggested_label", "suggested_class",
                  "self_confidence", "suggested_confidence", "reason"]
@@ -82,7 +83,7 @@ def duplicate_issues(
     position = pd.Index(ids).get_indexer(across["id"].astype(str))
     if (position < 0).any():
         missing = across["id"].astype(str)[position < 0].iloc[0]
-        raise ValueError(
+        raise DataError(
             f"duplicate_images.csv names image '{missing}', which the dataset does not hold; rerun "
             f"'kedro run --pipelines=data' so the two match."
         )

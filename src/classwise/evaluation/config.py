@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import ConfigError
-from ..inference import Switch
-from ..split import SUBSETS
+from classwise.core.errors import ConfigError
+from classwise.core.device import Switch
+from classwise.data.split import SUBSETS
 
 
 @dataclass

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats
+from classwise.core.errors import DataError
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -69,7 +70,7 @@ def f1_size_correlation(
     """
     rows = report[report["subset"] == subset]
     if rows.empty:
-        raise ValueError(f"The per-class report has no rows for subset '{subset}'.")
+        raise DataError(f"The per-class report has no rows for subset '{subset}'; choose a subset the split holds images of.")
     f1 = rows["f1"].to_numpy(dtype=float)
     size = rows["train_count"].to_numpy(dtype=float)
     defined = len(rows) >= 3 and np.ptp(f1) > 0 and np.ptp(size) > 0

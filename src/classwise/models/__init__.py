@@ -8,7 +8,7 @@ registers itself beside its definition (``@registered``); importing the modules 
 fills the registry.
 """
 
-from . import densenet, preact, resnet, resnext, wrn  # noqa: F401  (registers their builders)
-from .registry import available_models, build_model, register
+from classwise.models import densenet, preact, resnet, resnext, wrn  # noqa: F401  (registers their builders)
+from classwise.models.registry import available_models, build_model, register
 
 __all__ = ["available_models", "build_model", "register"]

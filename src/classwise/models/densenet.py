@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import registered
+from classwise.models.registry import registered
+from classwise.core.errors import ConfigError
 
 
 class DenseLayer(nn.Module):
@@ -35,7 +36,7 @@ class DenseNet(nn.Module):
     def __init__(self, num_classes: int, depth: int = 100, growth: int = 12, compression: float = 0.5) -> None:
         super().__init__()
         if depth < 10 or (depth - 4) % 6:
-            raise ValueError(f"DenseNet-BC depth must be 6n + 4 (40, 100, 190, ...), got {depth}.")
+            raise ConfigError(f"DenseNet-BC depth must be 6n + 4 (40, 100, 190, ...), got {depth}.")
         n = (depth - 4) // 6  # bottleneck layers per dense block (two convolutions each)
         ch = 2 * growth
         layers: list[nn.Module] = [nn.Conv2d(3, ch, 3, 1, 1, bias=False)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .registry import registered
-from .resnet import ResNet, basic_resnet
+from classwise.models.registry import registered
+from classwise.models.resnet import ResNet, basic_resnet
 
 
 @registered

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from torch import nn
+from classwise.core.errors import ConfigError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -31,13 +32,13 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
     Extra keyword arguments are the variant's data (width, depth, ...).
     """
     if name not in _BUILDERS:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown model '{name}'; choose one of: {', '.join(available_models())}."
         )
     try:
         return _BUILDERS[name](num_classes=num_classes, **kwargs)
     except TypeError as exc:
-        raise ValueError(f"Model '{name}' does not take the options {sorted(kwargs)}: {exc}.") from exc
+        raise ConfigError(f"Model '{name}' does not take the options {sorted(kwargs)}: {exc}.") from exc
 
 
 def model_option_names(name: str) -> list[str] | None:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .registry import registered
-from .se import SqueezeExcite
+from classwise.models.registry import registered
+from classwise.models.se import SqueezeExcite
 
 
 class BasicBlock(nn.Module):

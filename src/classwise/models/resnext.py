@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .registry import registered
-from .resnet import Bottleneck, ResNet
+from classwise.models.registry import registered
+from classwise.models.resnet import Bottleneck, ResNet
+from classwise.core.errors import ConfigError
 
 
 @registered
@@ -15,7 +16,7 @@ def resnext(num_classes: int, depth: int = 29, cardinality: int = 8, bottleneck_
     ``4 * width * 2**k`` (256, 512, 1024 in the paper) at their outputs.
     """
     if depth < 11 or (depth - 2) % 9:
-        raise ValueError(f"ResNeXt depth must be 9n + 2 with n >= 1 (11, 20, 29, ...), got {depth}.")
+        raise ConfigError(f"ResNeXt depth must be 9n + 2 with n >= 1 (11, 20, 29, ...), got {depth}.")
     n = (depth - 2) // 9
 
     def block(i, o, s, mid):

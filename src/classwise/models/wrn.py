@@ -8,8 +8,9 @@ post-activation block, so that the ``preact_`` prefix means the same in every na
 
 from __future__ import annotations
 
-from .registry import registered
-from .resnet import BasicBlock, ResNet
+from classwise.models.registry import registered
+from classwise.models.resnet import BasicBlock, ResNet
+from classwise.core.errors import ConfigError
 
 
 @registered
@@ -17,7 +18,7 @@ def wrn(num_classes: int, depth: int = 28, widen: int = 10, width: int = 16, pre
         se_reduction: int = 0, dropout: float = 0.0) -> ResNet:
     """WRN-``depth``-``widen``; ``width`` is the stem (16 in the paper) and scales every stage."""
     if depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}.")
+        raise ConfigError(f"WRN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), got {depth}.")
     n = (depth - 4) // 6
 
     def block(i, o, s):

@@ -18,9 +18,10 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import ConfigError
-from ..sources.image_folder import decode_files, walk_image_files
-from ..inference import load_network, predict_proba
+from classwise.core.errors import ConfigError
+from classwise.data.sources.image_folder import decode_files, walk_image_files
+from classwise.core.device import predict_proba
+from classwise.models.loading import load_network
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 from PIL import Image
 
-from ..sources.image_folder import BrokenImage, decode_image, prepare_image
-from .predictor import Predictor, predictor_from_model
+from classwise.data.sources.image_folder import BrokenImage, decode_image, prepare_image
+from classwise.serving.predictor import Predictor, predictor_from_model
 
 IMAGE_COLUMN = "image"  # encoded image bytes
 PIXELS_COLUMN = "pixels"  # uint8 H x W x C arrays

@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .predictor import Predictor
-from .pyfunc import IMAGE_COLUMN, SIGNATURE
+from classwise.serving.predictor import Predictor
+from classwise.serving.pyfunc import IMAGE_COLUMN, SIGNATURE
 
 log = logging.getLogger(__name__)
 

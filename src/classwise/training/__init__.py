@@ -1,13 +1,14 @@
 """Training core: the loop, the batch source, the step, augmentation, CutMix, sampling, schedules,
 checkpoints. Torch, torchvision and numpy only."""
 
-from ..inference import Normalizer, predict_logits, predict_proba, resolve_device, to_device_images
-from .batches import DeviceBatches
-from .cutmix import cutmix
-from .loop import TrainConfig, TrainResult, fit
-from .sampling import class_balanced_indices, epoch_indices
-from .schedule import step_lr
-from .step import TrainStep
+from classwise.core.device import Normalizer, predict_logits, predict_proba, resolve_device, to_device_images
+from classwise.training.batches import DeviceBatches
+from classwise.training.cutmix import cutmix
+from classwise.training.config import TrainConfig
+from classwise.training.loop import TrainResult, fit
+from classwise.training.sampling import class_balanced_indices, epoch_indices
+from classwise.training.schedule import step_lr
+from classwise.training.step import TrainStep
 
 __all__ = [
     "DeviceBatches", "Normalizer", "TrainConfig", "TrainResult", "TrainStep", "class_balanced_indices", "cutmix",

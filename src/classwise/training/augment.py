@@ -15,6 +15,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from classwise.core.errors import ConfigError
 
 AUGMENTATIONS = ("none", "crop_flip", "seed_heavy")
 
@@ -106,4 +107,4 @@ def augment_batch(x: torch.Tensor, preset: str, generator: torch.Generator | Non
         return random_hflip(random_crop(x, 4, generator), generator)
     if preset == "seed_heavy":
         return seed_heavy(x, generator)
-    raise ValueError(f"Unknown augmentation '{preset}'; choose one of: {', '.join(AUGMENTATIONS)}.")
+    raise ConfigError(f"Unknown augmentation '{preset}'; choose one of: {', '.join(AUGMENTATIONS)}.")

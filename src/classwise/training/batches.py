@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from .augment import augment_batch
-from .cutmix import cutmix
-from .sampling import epoch_indices
+from classwise.training.augment import augment_batch
+from classwise.training.cutmix import cutmix
+from classwise.training.sampling import epoch_indices
 
 
 class DeviceBatches:

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
-from ..errors import UserError
+from classwise.core.atomic import atomic_write
+from classwise.core.errors import RunError
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,13 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError(
+        raise RunError(
             f"Cannot read the checkpoint '{path}' ({type(exc).__name__}: it is damaged or not a Classwise "
             f"checkpoint); {fix}."
         ) from exc
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT or not CHECKPOINT_KEYS <= set(blob):
         found = sorted(map(str, blob)) if isinstance(blob, dict) else [type(blob).__name__]
-        raise UserError(
+        raise RunError(
             f"The checkpoint '{path}' loads but is not a format-{CHECKPOINT_FORMAT} Classwise checkpoint "
             f"(it holds {', '.join(found) or 'nothing'}); {fix}."
         )
@@ -107,7 +107,7 @@ class CheckpointLock:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            raise UserError(
+            raise RunError(
                 f"The checkpoint '{self.path.with_suffix('')}' is being written by another training of the "
                 f"same configuration (process {holder}); wait for it to finish, or set train.checkpoint_dir "
                 f"to another folder to train a separate copy."

@@ -22,15 +22,20 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from ..config import ConfigError
-from ..errors import UserError
+from classwise.core.config import block_name
+from classwise.core.errors import ConfigError
+from classwise.core.errors import RunError
+
+
+if TYPE_CHECKING:  # training.config imports this module for check_data_parallel
+    from classwise.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +79,18 @@ def is_main() -> bool:
     return _current is None or _current.is_main
 
 
-def check_data_parallel(cfg: Any) -> None:
+def check_data_parallel(cfg: TrainConfig) -> None:
     """Refuse a ``train`` block that cannot be split over ``nproc_per_node`` processes."""
-    n = cfg.nproc_per_node
+    n, block = cfg.nproc_per_node, block_name("train")
     if cfg.batch_size % n or cfg.batch_size // n < 2:
         raise ConfigError(
-            f"Parameter 'train.batch_size' is {cfg.batch_size}, which does not split into {n} equal slices of 2 "
-            f"images or more (train.nproc_per_node = {n}); set it to a multiple of {n} of at least {2 * n}."
+            f"Parameter '{block}.batch_size' is {cfg.batch_size}, which does not split into {n} equal slices of 2 "
+            f"images or more ({block}.nproc_per_node = {n}); set it to a multiple of {n} of at least {2 * n}."
         )
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(
-            f"Parameter 'train.device' is {cfg.device!r}, but train.nproc_per_node = {n} gives each process a GPU "
-            f"of its own; set train.device to 'auto', 'cuda' or 'cpu' (and CUDA_VISIBLE_DEVICES to choose GPUs)."
+            f"Parameter '{block}.device' is {cfg.device!r}, but {block}.nproc_per_node = {n} gives each process a GPU "
+            f"of its own; set {block}.device to 'auto', 'cuda' or 'cpu' (and CUDA_VISIBLE_DEVICES to choose GPUs)."
         )
 
 
@@ -194,7 +199,7 @@ def launch(fit: Callable[..., Any], nproc: int, args: tuple, kwargs: dict[str, A
     forwarder = threading.Thread(target=_forward_events, args=(events, on_epoch_end, errors), daemon=True)
     forwarder.start()
     if kwargs["cfg"].device != "cpu" and torch.cuda.is_available() and torch.cuda.device_count() < nproc:
-        raise UserError(
+        raise RunError(
             f"Parameter 'train.nproc_per_node' is {nproc}, but only {torch.cuda.device_count()} CUDA GPU(s) are "
             f"visible; set it to at most {torch.cuda.device_count()}, or train.device to 'cpu'."
         )

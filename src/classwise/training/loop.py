@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError
-from ..inference import Switch, predict_logits, resolve_device, to_device_images
-from ..models import available_models
-from ..models.registry import model_option_names
-from .batches import DeviceBatches
-from . import distributed
-from .checkpoint import (
+from classwise.core.errors import ConfigError, RunError
+from classwise.core.device import Switch, predict_logits, resolve_device, to_device_images
+from classwise.training.batches import DeviceBatches
+from classwise.training.config import TrainConfig
+from classwise.training import distributed
+from classwise.training.checkpoint import (
     CheckpointLock,
     TrainingState,
     checkpoint_path,
@@ -35,10 +34,8 @@ from .checkpoint import (
     resume,
     save_checkpoint,
 )
-from .distributed import check_data_parallel
-from .losses import check_loss_combination, loss_options
-from .schedule import step_lr
-from .step import TrainStep
+from classwise.training.schedule import step_lr
+from classwise.training.step import TrainStep
 
 try:  # progress bars when tqdm is installed; the core itself needs only torch and numpy
     from tqdm.auto import tqdm
@@ -48,101 +45,6 @@ except ImportError:  # pragma: no cover
     logging_redirect_tqdm = contextlib.nullcontext
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """The training recipe. The defaults are the study's final recipe (pre-activation SE-WRN-28-10,
-    120 epochs of SGD, label smoothing, oversampling, CutMix, random crop); conf/base sets a
-    CPU-sized demo, and conf/seed lists only what differs from these defaults."""
-
-    SECTION: ClassVar[str] = "train"  # the parameter block its error messages name
-
-    # Model
-    model: str = "preact_se_wrn_28_10"  # a name from classwise.models.available_models()
-    model_options: dict[str, Any] = field(default_factory=dict)  # variant data, e.g. {width: 16}
-    # Optimisation (the study: SGD lr 0.1, momentum 0.9, x0.1 at epochs 60 and 90 of 120, batch 128)
-    epochs: int = 120  # passes over the training subset
-    batch_size: int = 128  # images per step
-    lr: float = 0.1  # learning rate at epoch 0
-    momentum: float = 0.9  # SGD momentum
-    nesterov: bool = False  # Nesterov momentum
-    weight_decay: float = 5e-4  # L2 penalty on all weights
-    milestones: list[int] = field(default_factory=lambda: [60, 90])  # 0-based epochs where lr drops
-    gamma: float = 0.1  # lr factor at each milestone
-    label_smoothing: float = 0.1  # target mass spread over the other classes
-    # Imbalance remedies (classwise.training.losses); class counts come from the train subset
-    loss: Literal["cross_entropy", "balanced_softmax", "logit_adjusted", "ldam", "class_balanced", "focal"] = (
-        "cross_entropy")
-    loss_options: dict[str, Any] = field(default_factory=dict)  # e.g. {tau: 1.0}; unknown keys are refused
-    drw_epoch: int | None = None  # 0-based epoch from which effective-number class weights apply; None = off
-    # Data
-    oversample: bool = True  # class-balanced draws with replacement (weights 1 / class count)
-    cutmix_p: float = 0.5  # probability a batch gets CutMix; 0 = off
-    cutmix_alpha: float = 1.0  # box area ratio ~ Beta(alpha, alpha)
-    augment: Literal["none", "crop_flip", "seed_heavy"] = "crop_flip"  # batched, on the device
-    # Runtime
-    device: str = "auto"  # auto (cuda when present, else cpu), cpu, cuda, cuda:1, ...
-    seed: int = 0  # seeds weights, sampling and augmentation
-    eval_batch_size: int = 1024  # images per forward pass when evaluating
-    progress: bool = True  # progress bars (shown only when the output is a terminal)
-    amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (inference.speed_path)
-    channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
-    compile: bool = False  # torch.compile the model (CUDA only)
-    checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none
-    resume: bool = True  # continue from this configuration's checkpoint when there is one
-    # Data parallel (training.distributed): batch_size stays the global batch, split evenly over the processes
-    nproc_per_node: int = 1  # processes on this machine, one GPU each on CUDA (DDP); 1 = a plain training
-    sync_batchnorm: bool = False  # with nproc_per_node > 1 on CUDA: BatchNorm statistics over the global batch
-
-    def __post_init__(self) -> None:
-        """Refuse values that cannot train, naming the key and the fix (one sentence each)."""
-        def refuse(key: str, rule: str) -> ConfigError:
-            return ConfigError(f"Parameter 'train.{key}' is {getattr(self, key)!r}; it must be {rule}.")
-
-        if self.model not in available_models():
-            raise ConfigError(
-                f"Parameter 'train.model' is {self.model!r}, which is not a known model; "
-                f"choose one of: {', '.join(available_models())}."
-            )
-        known = model_option_names(self.model)
-        unknown = sorted(set(self.model_options) - set(known)) if known is not None else []
-        if unknown:
-            raise ConfigError(
-                f"Parameter 'train.model_options' has {', '.join(repr(k) for k in unknown)}, which model "
-                f"'{self.model}' does not take; its options are: {', '.join(known) or 'none'}."
-            )
-        checks = [
-            ("epochs", self.epochs >= 1, "1 or more"),
-            ("batch_size", self.batch_size >= 2, "2 or more (BatchNorm cannot train on one image)"),
-            ("lr", self.lr > 0, "above 0"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, "0 or more"),
-            ("gamma", self.gamma > 0, "above 0 (the lr is multiplied by it at each milestone)"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-            ("cutmix_p", 0 <= self.cutmix_p <= 1, "in [0, 1]"),
-            ("cutmix_alpha", self.cutmix_alpha > 0, "above 0"),
-            ("eval_batch_size", self.eval_batch_size >= 1, "1 or more"),
-            ("nproc_per_node", self.nproc_per_node >= 1, "1 or more"),
-        ]
-        for key, ok, rule in checks:
-            if not ok:
-                raise refuse(key, rule)
-        if any(m < 1 for m in self.milestones) or sorted(set(self.milestones)) != list(self.milestones):
-            raise ConfigError(
-                f"Parameter 'train.milestones' is {self.milestones}; give increasing epochs of 1 or more "
-                f"at which the lr is multiplied by train.gamma (or [] for a constant lr)."
-            )
-        if self.nproc_per_node > 1:
-            check_data_parallel(self)
-        loss_options(self.loss, self.loss_options, self.drw_epoch)
-        check_loss_combination(self.loss, self.cutmix_p)
-        if self.drw_epoch is not None and self.drw_epoch < 0:
-            raise ConfigError(f"Parameter 'train.drw_epoch' is {self.drw_epoch}; set a 0-based epoch or null.")
-        unreached = [m for m in self.milestones if m >= self.epochs]
-        if unreached:
-            log.warning("train.milestones %s lie at or beyond train.epochs = %d: the lr does not drop there.",
-                        unreached, self.epochs)
 
 
 @dataclass
@@ -279,7 +181,7 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             train_loss = loss_sum.item() / max(seen, 1)
             train_seconds = time.perf_counter() - start
             if not math.isfinite(train_loss):
-                raise FloatingPointError(
+                raise RunError(
                     f"Training loss became {train_loss} in epoch {epoch + 1}; lower train.lr "
                     f"(now {cfg.lr}) or check the input images."
                 )

@@ -30,7 +30,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..config import ConfigError
+from classwise.core.config import block_name
+from classwise.core.errors import ConfigError
 
 LOSSES = ("cross_entropy", "balanced_softmax", "logit_adjusted", "ldam", "class_balanced", "focal")
 DRW_BETA = 0.9999  # Cao et al.'s effective-number beta for the deferred weights
@@ -51,8 +52,9 @@ LOSS_OPTIONS: dict[str, dict[str, Any]] = {
 
 def loss_options(loss: str, options: Mapping[str, Any], drw_epoch: int | None) -> dict[str, Any]:
     """The chosen loss's options with defaults filled in; unknown or out-of-range options refused."""
+    block = block_name("train")
     if loss not in LOSS_OPTIONS:
-        raise ConfigError(f"Parameter 'train.loss' is '{loss}'; use one of {', '.join(LOSSES)}.")
+        raise ConfigError(f"Parameter '{block}.loss' is '{loss}'; use one of {', '.join(LOSSES)}.")
     known = dict(LOSS_OPTIONS[loss])
     if drw_epoch is not None:
         known.setdefault("beta", DRW_BETA)
@@ -60,17 +62,17 @@ def loss_options(loss: str, options: Mapping[str, Any], drw_epoch: int | None) -
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
         raise ConfigError(
-            f"Parameter 'train.loss_options' has {', '.join(repr(k) for k in unknown)}, which loss "
-            f"'{loss}' does not take (it takes: {allowed}); remove it or change train.loss."
+            f"Parameter '{block}.loss_options' has {', '.join(repr(k) for k in unknown)}, which loss "
+            f"'{loss}' does not take (it takes: {allowed}); remove it or change {block}.loss."
         )
     merged = {**known, **options}
     for key, value in merged.items():
         default = known[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                raise ConfigError(f"Parameter 'train.loss_options.{key}' must be true or false, got {value!r}.")
+                raise ConfigError(f"Parameter '{block}.loss_options.{key}' must be true or false, got {value!r}.")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"Parameter 'train.loss_options.{key}' must be a number, got {value!r}.")
+            raise ConfigError(f"Parameter '{block}.loss_options.{key}' must be a number, got {value!r}.")
     checks = {
         "tau": (lambda v: v >= 0, "0 or more"),
         "max_margin": (lambda v: v > 0, "above 0"),
@@ -80,17 +82,18 @@ def loss_options(loss: str, options: Mapping[str, Any], drw_epoch: int | None) -
     }
     for key, (ok, wanted) in checks.items():
         if key in merged and not ok(merged[key]):
-            raise ConfigError(f"Parameter 'train.loss_options.{key}' is {merged[key]}; set it {wanted}.")
+            raise ConfigError(f"Parameter '{block}.loss_options.{key}' is {merged[key]}; set it {wanted}.")
     return merged
 
 
 def check_loss_combination(loss: str, cutmix_p: float) -> None:
     """Refuse combinations whose math is not defined."""
+    block = block_name("train")
     if loss == "ldam" and cutmix_p > 0:
         raise ConfigError(
-            f"Parameter 'train.loss' is 'ldam', whose margin belongs to one label per image, but "
-            f"train.cutmix_p is {cutmix_p} (two labels per image); set train.cutmix_p to 0 or choose "
-            f"another train.loss."
+            f"Parameter '{block}.loss' is 'ldam', whose margin belongs to one label per image, but "
+            f"{block}.cutmix_p is {cutmix_p} (two labels per image); set {block}.cutmix_p to 0 or choose "
+            f"another {block}.loss."
         )
 
 

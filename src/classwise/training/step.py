@@ -1,25 +1,23 @@
 """One optimisation step: normalise, forward, loss, backward, update.
 
 The model, optimizer and loss are built here, once, so that ``fit`` and the benchmark
-(classwise.benchmark) run exactly the same step.
+(benchmarks/throughput.py) run exactly the same step.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
-from ..inference import Normalizer, autocast, speed_path
-from ..models import build_model
-from .losses import build_criterion, describe
+from classwise.core.device import Normalizer, autocast, speed_path
+from classwise.models import build_model
+from classwise.training.config import TrainConfig
+from classwise.training.losses import build_criterion, describe
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from .loop import TrainConfig
 
 
 class TrainStep:

@@ -1,5 +1,5 @@
 """The data pipeline."""
 
-from .pipeline import create_pipeline
+from classwise.pipelines.data.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

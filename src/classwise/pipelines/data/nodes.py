@@ -9,13 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError, DataError
 from classwise.evaluation.figures import class_distribution_figure
-from classwise.sources import DataConfig, LabelledImages, load_source
-from classwise.sources.duplicates import find_duplicates
-from classwise.split import SUBSETS, SplitConfig, check_class_sizes, split_table, subset_index
-from classwise.stats import NormalizationConfig, normalization_stats
-from classwise.tracking import as_logged_metrics
+from classwise.data.sources import DataConfig, LabelledImages, load_source
+from classwise.data.duplicates import find_duplicates
+from classwise.data.split import SUBSETS, SplitConfig, check_class_sizes, split_table, subset_index
+from classwise.data.stats import NormalizationConfig, normalization_stats
+from classwise.framework.tracking import as_logged_metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def validate_dataset(ingested: LabelledImages, split_params: dict[str, Any]) -> 
         )
     check_class_sizes(ingested.class_counts(), ingested.class_names, cfg)
     if len(set(ingested.ids)) != len(ingested.ids):
-        raise ValueError("Image ids are not unique; the source must give every image its own id.")
+        raise DataError("Image ids are not unique; the source must give every image its own id.")
     return ingested
 
 

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
+from classwise.pipelines.data.nodes import (
     compute_normalization_stats,
     count_split,
     ingest_images,

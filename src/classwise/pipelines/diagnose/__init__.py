@@ -1,5 +1,5 @@
 """The diagnose pipeline: out-of-fold probabilities, label issues, per-class diagnosis."""
 
-from .pipeline import create_pipeline
+from classwise.pipelines.diagnose.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

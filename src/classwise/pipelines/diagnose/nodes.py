@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from classwise.config import parse
+from classwise.core.config import parse
 from classwise.diagnosis import (
     DiagnoseConfig,
     class_diagnosis,
@@ -23,9 +23,9 @@ from classwise.diagnosis.evidence import OUT_OF_FOLD
 from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_figure
 from classwise.diagnosis.issues import CLEANLAB
 from classwise.evaluation.metrics import summary_metrics
-from classwise.sources import LabelledImages
-from classwise.split import dataset_rows
-from classwise.tracking import as_logged_metrics, log_epoch
+from classwise.data.sources import LabelledImages
+from classwise.data.split import dataset_rows
+from classwise.framework.tracking import as_logged_metrics, log_epoch
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Not part of `train` (it trains K models): `kedro run --pipelines=diagnose`.
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import diagnose_classes, find_label_issues, predict_out_of_fold, summarize_diagnosis
+from classwise.pipelines.diagnose.nodes import diagnose_classes, find_label_issues, predict_out_of_fold, summarize_diagnosis
 
 
 def create_pipeline(**kwargs) -> Pipeline:

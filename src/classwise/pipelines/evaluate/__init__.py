@@ -1,5 +1,5 @@
 """The evaluate pipeline."""
 
-from .pipeline import create_pipeline
+from classwise.pipelines.evaluate.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from classwise.config import parse
+from classwise.core.config import parse
 from classwise.evaluation.config import EvaluateConfig
 from classwise.evaluation.confusion import (
     confusable_order,
@@ -28,11 +28,13 @@ from classwise.evaluation.figures import (
 )
 from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
 from classwise.evaluation.metrics import per_class_table, summary_metrics
-from classwise.lineage import check_lineage
-from classwise.sources import LabelledImages
-from classwise.split import SUBSETS, dataset_rows, subset_index
-from classwise.tracking import as_logged_metrics
-from classwise.inference import load_network, predict_proba
+from classwise.training.lineage import check_lineage
+from classwise.data.sources import LabelledImages
+from classwise.data.split import SUBSETS, dataset_rows, subset_index
+from classwise.framework.tracking import as_logged_metrics
+from classwise.core.device import predict_proba
+from classwise.models.loading import load_network
+from classwise.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def _class_names(split: pd.DataFrame) -> list[str]:
 def _subset_rows(predictions: pd.DataFrame, subset: str) -> pd.DataFrame:
     rows = predictions[predictions["subset"] == subset]
     if rows.empty:
-        raise ValueError(
+        raise DataError(
             f"predictions.parquet holds no '{subset}' images; add '{subset}' to 'evaluate.subsets' (or, when "
             f"the split holds none, as with split.{subset}_per_class = 0, point evaluate.confusion_subset at a "
             f"subset with images) and rerun 'kedro run --pipelines=evaluate'."
@@ -108,7 +110,7 @@ def compute_metrics(
     measured on the final weights in eval mode without augmentation.
     """
     if training_history.empty:
-        raise ValueError("training_history.csv has no epochs; rerun 'kedro run --pipelines=train'.")
+        raise DataError("training_history.csv has no epochs; rerun 'kedro run --pipelines=train'.")
     last = training_history.iloc[-1]
     metrics: dict[str, dict] = {
         "train": {"top1": float(last["train_accuracy"]), "loss": float(last["train_loss"])},
@@ -180,7 +182,7 @@ def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params
     the classes under the threshold. Also the numbers worth comparing across runs, for MLflow."""
     cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
     if not (per_class_report["subset"] == cfg.correlation_subset).any():
-        raise ValueError(
+        raise DataError(
             f"per_class_report.csv holds no '{cfg.correlation_subset}' rows (the split holds no such images, as "
             f"with split.{cfg.correlation_subset}_per_class = 0); point evaluate.correlation_subset at a subset "
             f"with images, e.g. --params=evaluate.correlation_subset=test."

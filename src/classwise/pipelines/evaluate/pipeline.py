@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
+from classwise.pipelines.evaluate.nodes import (
     build_per_class_report,
     compute_metrics,
     correlate_f1_with_class_size,

@@ -11,13 +11,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from classwise.config import ConfigError, parse
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
 from classwise.evaluation.figures import predictions_figure
 from classwise.serving import PredictConfig, predict_path, predictor_from_model
 from classwise.serving.pyfunc import load_registered_predictor
 from classwise.serving.register import log_classwise_model
-from classwise.sources import DataConfig, LabelledImages
-from classwise.split import SUBSETS, subset_index
+from classwise.data.sources import DataConfig, LabelledImages
+from classwise.data.split import SUBSETS, subset_index
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import predict_new_images
+from classwise.pipelines.predict.nodes import predict_new_images
 
 
 def create_pipeline(**kwargs) -> Pipeline:

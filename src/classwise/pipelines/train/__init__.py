@@ -1,5 +1,5 @@
 """The train pipeline."""
 
-from .pipeline import create_pipeline
+from classwise.pipelines.train.pipeline import create_pipeline
 
 __all__ = ["create_pipeline"]

@@ -7,12 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from classwise.config import parse
-from classwise.errors import UserError
-from classwise.lineage import lineage
-from classwise.sources import LabelledImages
-from classwise.split import subset_index
-from classwise.tracking import epoch_logger
+from classwise.core.config import parse
+from classwise.core.errors import RunError
+from classwise.training.lineage import lineage
+from classwise.data.sources import LabelledImages
+from classwise.data.split import subset_index
+from classwise.framework.tracking import epoch_logger
 from classwise.training import TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def train_model(
         log.info("Epochs 1-%d came from the checkpoint in %s.", result.resumed_from, cfg.checkpoint_dir)
     if not any(row["images_per_s"] > 0 for row in result.history) or not result.best_state:
         # Raised before the outputs are saved, so the model file of the last good run stays as it was.
-        raise UserError(
+        raise RunError(
             f"Training ran no optimisation step (train.epochs = {cfg.epochs}, train.batch_size = "
             f"{cfg.batch_size}, {len(train_idx)} training images), so the saved model was left unchanged; "
             f"set train.epochs to 1 or more and train.batch_size to 2 or more."

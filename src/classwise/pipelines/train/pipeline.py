@@ -2,10 +2,10 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from ..data.pipeline import create_pipeline as data_pipeline
-from ..evaluate.pipeline import create_pipeline as evaluate_pipeline
-from ..predict.nodes import log_mlflow_model
-from .nodes import train_model
+from classwise.pipelines.data.pipeline import create_pipeline as data_pipeline
+from classwise.pipelines.evaluate.pipeline import create_pipeline as evaluate_pipeline
+from classwise.pipelines.predict.nodes import log_mlflow_model
+from classwise.pipelines.train.nodes import train_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,41 @@
+"""The local executor: the ladder's steps one after another in this process, each a nested MLflow run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from classwise.ablation.ladder import AblationConfig, Step
+from classwise.ablation.step import end_runs_above, execute_step, record_step, step_tags
+from classwise.ablation.summary import StepOutcome
+
+log = logging.getLogger(__name__)
+
+
+def run_step(
+    step: Step,
+    params: dict[str, Any],
+    overrides: Mapping[str, Any],
+    cfg: AblationConfig,
+    project_path: Path,
+    env: str | None,
+    tags: dict[str, str],
+    parent_run_id: str,
+) -> StepOutcome:
+    run = mlflow.start_run(run_name=step.name, nested=True, tags=step_tags(step, tags))
+    log.info("Ablation step '%s' (%s): %s", step.name, run.info.run_id, step.changes)
+    outcome = execute_step(step, params, overrides, cfg, project_path, env, run.info.run_id)
+    end_runs_above(parent_run_id, outcome.status)
+    return record_step(outcome)
+
+
+def run_steps_locally(steps: Sequence[Step], step_params: Sequence[dict[str, Any]],
+                      step_overrides: Sequence[Mapping[str, Any]], cfg: AblationConfig, project_path: Path,
+                      env: str | None, tags: dict[str, str], parent_run_id: str) -> list[StepOutcome]:
+    """Run ``steps`` in ladder order; return their outcomes, each run ended with its status."""
+    return [run_step(step, params, overrides, cfg, project_path, env, tags, parent_run_id)
+            for step, params, overrides in zip(steps, step_params, step_overrides)]

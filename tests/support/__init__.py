@@ -1,0 +1,1 @@
+"""Helpers the tests share: in-process Kedro sessions, local servers."""
