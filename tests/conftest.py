@@ -136,7 +136,8 @@ def tiny_model(num_classes: int = 4, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     network = build_model("preact_resnet18", num_classes, width=4)
     config = {"name": "preact_resnet18", "num_classes": num_classes, "options": {"width": 4}, "best_epoch": 1,
-              "class_names": [f"class {c}" for c in range(num_classes)], "lineage": {"split": "abc123"}}
+              "class_names": [f"class {c}" for c in range(num_classes)], "lineage": {"split": "abc123"},
+              "image_size": 32, "normalization": TINY_STATS}  # the input it was trained on, as the train node saves it
     return {"config": config, "state_dict": network.state_dict()}
 
 

@@ -44,7 +44,9 @@ def parse_params(text: str | None) -> dict[str, Any]:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    from classwise.framework.interrupts import RunInterrupted
+
+    raise RunInterrupted(signum)  # a KeyboardInterrupt that names its signal on the runs it ends
 
 
 def _show(overrides: dict[str, Any]) -> str:

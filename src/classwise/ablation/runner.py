@@ -6,11 +6,15 @@ The parent run is opened here, and each child run too, before its Kedro session
 starts: kedro-mlflow then logs the step's parameters, metrics and artifacts into
 the run that is already active instead of opening its own, which is what lets
 the runs carry step names and a shared parent.
+
+Interrupted (Ctrl-C, SIGTERM), the ladder still writes the summary of the steps that
+finished and logs it on the parent run, then ends the runs as KILLED.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,17 +27,16 @@ import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.startup import bootstrap_project
 
-from classwise.ablation.executors.local import run_steps_locally
-from classwise.ablation.executors.ray import require_ray, run_steps_on_ray, tracking_server, tracking_uri_for_sessions
+from classwise.ablation.executors.local import run_step
+from classwise.ablation.executors.ray import ray_connection, run_steps_on_ray, tracking_server, tracking_uri_for_sessions
 from classwise.ablation.ladder import AblationConfig, Step, apply_overrides, expand_steps, parse_ablation, step_params
-from classwise.ablation.step import FINISHED, end_runs_above, one_line, quiet_reuse_warnings, step_session
+from classwise.ablation.step import FAILED, FINISHED, end_runs_above, one_line, quiet_reuse_warnings, step_session
 from classwise.ablation.summary import StepOutcome, summary_markdown, summary_plot, summary_table
 from classwise.core.errors import ConfigError, RunError
+from classwise.framework.interrupts import ENDED_TAG, KILLED, RunInterrupted
 from classwise.framework.parameters import check_parameters
 
 log = logging.getLogger(__name__)
-
-FINISHED, FAILED = "FINISHED", "FAILED"
 
 
 @dataclass
@@ -44,6 +47,7 @@ class LadderResult:
     summary: pd.DataFrame | None = None
     data_error: str = ""  # why the shared data stages failed (then no step ran)
     caveat: str = ""  # the scale's caveat, shown with its summary
+    interrupted: str = ""  # what stopped the ladder early (a signal's name), "" when it ran to its end
 
     @property
     def ok(self) -> bool:
@@ -121,8 +125,10 @@ def run_ladder(
     """
     if ray is None:
         return _run_ladder(project_path, scale, env, extra_overrides, only)
-    require_ray()
-    with tracking_server(Path(project_path).resolve(), ray.tracking_uri) as uri, tracking_uri_for_sessions(uri):
+    project_path = Path(project_path).resolve()
+    # Ray first: a wrong --address costs seconds, before the data stage runs and before any MLflow run opens.
+    with (ray_connection(ray, project_path), tracking_server(project_path, ray.tracking_uri) as uri,
+          tracking_uri_for_sessions(uri)):
         return _run_ladder(project_path, scale, env, extra_overrides, only, ray)
 
 
@@ -173,15 +179,20 @@ def _run_ladder(
                 end_runs_above(None, FAILED)
                 return result
             end_runs_above(parent.info.run_id, FINISHED)
+            # Each outcome is kept as its step ends, so that an interruption loses none of them.
             if ray is None:
-                result.outcomes = run_steps_locally(steps, plan.step_params, plan.step_overrides, cfg, project_path, env,
-                                                    tags, parent.info.run_id)
+                for step, params, overrides in zip(steps, plan.step_params, plan.step_overrides):
+                    result.outcomes.append(run_step(step, params, overrides, cfg, project_path, env, tags,
+                                                    parent.info.run_id))
             else:
-                result.outcomes = run_steps_on_ray(ray, context, steps, plan.step_params, plan.step_overrides, cfg,
-                                                   project_path, env, tags, parent.info.run_id, ablation_id)
+                run_steps_on_ray(ray, context, steps, plan.step_params, plan.step_overrides, cfg, project_path, env,
+                                 tags, parent.info.run_id, ablation_id, result.outcomes)
         result.summary = _write_summary(context, result)
-    except BaseException as exc:
-        end_runs_above(None, "KILLED" if isinstance(exc, KeyboardInterrupt) else FAILED)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (python -m classwise.ablation turns it into this)
+        _end_interrupted(context, result, exc, [s.name for s in steps])
+        raise
+    except BaseException:
+        end_runs_above(None, FAILED)
         raise
     failed = [o.step for o in result.outcomes if o.status != FINISHED]
     mlflow.set_tag("ablation.failed_steps", ", ".join(failed) or "none")
@@ -194,11 +205,37 @@ def _run_ladder(
     return result
 
 
+def _end_interrupted(context: KedroContext, result: LadderResult, exc: KeyboardInterrupt,
+                     ladder_order: list[str]) -> None:
+    """End the interrupted step's run, write and log the summary of the finished steps on the parent run,
+    then end the parent: all KILLED."""
+    result.interrupted = signal.Signals(exc.signum).name if isinstance(exc, RunInterrupted) else "KeyboardInterrupt"
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id != result.parent_run_id:
+        mlflow.set_tag(ENDED_TAG, result.interrupted)  # the step that was running
+    end_runs_above(result.parent_run_id, KILLED)
+    result.outcomes.sort(key=lambda o: ladder_order.index(o.step))  # Ray may have finished them out of order
+    try:
+        mlflow.set_tag(ENDED_TAG, result.interrupted)
+        if result.outcomes:
+            result.summary = _write_summary(context, result)
+            log.warning("Ablation '%s' interrupted (%s): the summary of its %d finished step(s) is written and "
+                        "logged on run %s.", result.ablation_id, result.interrupted, len(result.outcomes),
+                        result.parent_run_id)
+    except Exception as exc2:  # the runs must still end; the interruption is what the caller hears about
+        log.error("Ablation '%s': the summary of the finished steps could not be written (%s).",
+                  result.ablation_id, one_line(exc2))
+    finally:
+        end_runs_above(None, KILLED)
+
+
 def _write_summary(context: KedroContext, result: LadderResult) -> pd.DataFrame:
     """Save the summary through the catalog while the parent run is active, so it is logged there too."""
     table = summary_table(result.outcomes)
     threshold = next((float(o.f1_size["f1_threshold"]) for o in result.outcomes if o.f1_size), 0.5)
     title = f"Ablation {result.ablation_id}"
+    if result.interrupted:
+        title += f" (interrupted by {result.interrupted}: the {len(result.outcomes)} step(s) that finished)"
     catalog = context.catalog
     catalog.save("ablation_summary", table)
     markdown = summary_markdown(table, title, threshold, result.caveat)

@@ -21,16 +21,29 @@ def _bar(folds: range, progress: bool):
     return tqdm(folds, desc="folds", mininterval=1.0) if progress else folds
 
 
+MIN_FOLDS = 2  # DiagnoseConfig refuses fewer, so advice never goes below it
+
+
 def check_fold_sizes(labels: np.ndarray, class_names: list[str], folds: int) -> None:
-    """Refuse a class with fewer images than folds: some fold would hold none of it."""
+    """Refuse a class with fewer images than folds: some fold would hold none of it.
+
+    The fix offered is one the parameter check accepts: fewer folds only while every class
+    still has ``MIN_FOLDS`` images, else more images or one class fewer.
+    """
     counts = np.bincount(labels, minlength=len(class_names))
     small = [(class_names[c], int(n)) for c, n in enumerate(counts) if n < folds]
-    if small:
-        listed = "; ".join(f"'{name}' has {n}" for name, n in small)
-        raise ConfigError(
-            f"Class {listed} images, fewer than diagnose.folds={folds}; lower diagnose.folds to at most "
-            f"{min(n for _, n in small)} or add images to the class."
-        )
+    if not small:
+        return
+    listed = "; ".join(f"'{name}' has {n}" for name, n in small)
+    fewest = min(n for _, n in small)
+    images = "image" if small[-1][1] == 1 else "images"
+    the_class, it, each = ("the class", "it", "") if len(small) == 1 else ("these classes", "them", " each")
+    if fewest >= MIN_FOLDS:
+        fix = f"lower diagnose.folds to at most {fewest} or add images to {the_class}"
+    else:
+        fix = (f"add images to {the_class} (at least {folds}{each}) or remove {it} from the data, since "
+               f"diagnose.folds cannot be lower than {MIN_FOLDS}")
+    raise ConfigError(f"Class {listed} {images}, fewer than diagnose.folds={folds}; {fix}.")
 
 
 def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
-from classwise.core.errors import ConfigError
+from classwise.core.errors import ConfigError, ModelError
 from classwise.data.sources.image_folder import decode_files, walk_image_files
 from classwise.core.device import predict_proba
 from classwise.models.loading import load_network
@@ -90,6 +90,28 @@ def predictor_from_model(
         image_size=int(image_size), background=tuple(int(v) for v in background), device=device,
         batch_size=batch_size,
     )
+
+
+def predictor_from_saved_model(
+    model: dict,
+    background: Sequence[int] = (255, 255, 255),
+    device: str = "auto",
+    batch_size: int = 256,
+    source: str = "The model in data/06_models/model.pt",
+) -> Predictor:
+    """A Predictor from the saved model alone: its input size and normalisation come from its config
+    (the train node writes them), never from today's parameters, which may have changed since.
+
+    ``source`` names the model in the ModelError raised when its config lacks them.
+    """
+    config = model["config"]
+    size, stats = config.get("image_size"), config.get("normalization")
+    if not isinstance(size, int) or not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+        raise ModelError(
+            f"{source} does not record the image size and normalisation it was trained with (it was saved by "
+            f"an older version); retrain with 'kedro run --pipelines=train' to write a model file that has them."
+        )
+    return predictor_from_model(model, stats, size, background, device, batch_size)
 
 
 def top_k_table(files: Sequence[str], probabilities: np.ndarray, class_names: Sequence[str], k: int) -> pd.DataFrame:

@@ -1,16 +1,22 @@
 """The MLflow Model: a pyfunc that classifies encoded images (PNG, JPEG, ...) or uint8 pixel arrays.
 
-Input, one row an image: column ``image`` with the encoded file's bytes (base64 in JSON, as
-MLflow's scoring server carries binary columns) or column ``pixels`` with an H x W x 3 (or H x W,
-or H x W x 4) uint8 array. Output, one row an input row: ``class``, ``probability`` (of that
-class), ``probabilities`` (all classes, in the order of the model's class names) and ``error``:
-an image that cannot be used gets its reason there and no class, and the rest of the batch is
-still answered. A request with no rows or neither column is refused with one sentence (HTTP 400).
+Input, one row an image: column ``image`` with the encoded file as base64 text (or its bytes, in
+process) or column ``pixels`` with an H x W x 3 (or H x W, or H x W x 4) uint8 array. Each row is
+decoded here, inside predict, so that one bad row gets its reason and the others their classes:
+the signature declares ``image`` a string, which MLflow's scoring server passes through as it came
+(a binary column it would base64-decode itself, and one bad item would fail the whole request).
+Output, one row an input row: ``class``, ``probability`` (of that class), ``probabilities`` (all
+classes, in the order of the model's class names) and ``error``: an image that cannot be used gets
+its reason there and no class. A request with no rows or neither column is refused with one
+sentence (HTTP 400).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import threading
 from typing import Any
 
 import mlflow
@@ -23,18 +29,23 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Schema
 from PIL import Image
 
-from classwise.data.sources.image_folder import BrokenImage, decode_image, prepare_image
+from classwise.data.sources.image_folder import BrokenImage, check_decode_budget, decode_image, prepare_image
 from classwise.serving.predictor import Predictor, predictor_from_model
 
-IMAGE_COLUMN = "image"  # encoded image bytes
+IMAGE_COLUMN = "image"  # an encoded image: base64 text (bytes too, in process)
 PIXELS_COLUMN = "pixels"  # uint8 H x W x C arrays
 OUTPUT_COLUMNS = ["class", "probability", "probabilities", "error"]
-MAX_IMAGE_BYTES = 20 * 2**20  # an encoded image larger than this is refused, per item
-MAX_PIXELS = 50_000_000  # width x height over this is refused before its pixels are decoded
+MAX_IMAGE_BYTES = 20 * 2**20  # an encoded image larger than this is refused, per item, before it is decoded
+# Decodes at once in one process. MLflow's server answers requests on a pool of threads, and each
+# decode may take up to image_folder.MAX_DECODE_BYTES (512 MiB); two bound decoding to about 1 GiB.
+MAX_CONCURRENT_DECODES = 2
+DECODE_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 SIGNATURE = ModelSignature(
     inputs=Schema([
-        ColSpec(DataType.binary, IMAGE_COLUMN, required=False),
+        # A string, not binary: MLflow base64-decodes a binary column before predict, so one bad item
+        # would fail the whole request; as a string each row is decoded, and refused, on its own.
+        ColSpec(DataType.string, IMAGE_COLUMN, required=False),
         # Any: a grey H x W array is as welcome as H x W x 3; pixels_to_image checks each one.
         ColSpec(AnyType(), PIXELS_COLUMN, required=False),
     ]),
@@ -67,27 +78,42 @@ def pixels_to_image(value: Any, size: int, background: tuple[int, int, int]) -> 
         raise BrokenImage(f"pixels have shape {array.shape}; send H x W x 3 (RGB), H x W x 4 (RGBA) or H x W (grey)")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise BrokenImage(f"pixels have shape {array.shape}, an empty image")
-    if array.shape[0] * array.shape[1] > MAX_PIXELS:
-        raise BrokenImage(f"too large ({array.shape[1]}x{array.shape[0]} pixels, over the limit of {MAX_PIXELS:,})")
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.shape[2] if array.ndim == 3 else 2]
+    check_decode_budget(mode, array.shape[1], array.shape[0])
     if array.size and (array.min() < 0 or array.max() > 255):
         raise BrokenImage(f"pixel values run from {array.min()} to {array.max()}; send uint8 values 0-255")
-    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.shape[2] if array.ndim == 3 else 2]
     return prepare_image(Image.fromarray(array.astype(np.uint8), mode), size, background)[0]
+
+
+def encoded_bytes(value: Any) -> bytes:
+    """The encoded image of an ``image`` cell: base64 text decoded (strictly), or bytes as they are."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        encoded = bytes(value)
+    elif isinstance(value, str):
+        text = "".join(value.split())  # line breaks, as base64 without -w0 writes them
+        size = len(text) // 4 * 3
+        if size > MAX_IMAGE_BYTES:  # refused before its bytes are made
+            raise BrokenImage(f"too large (about {size:,} bytes, over the limit of {MAX_IMAGE_BYTES:,})")
+        try:
+            encoded = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise BrokenImage("'image' is not base64 text; send the encoded file as base64") from None
+    else:
+        raise BrokenImage(f"'image' holds {type(value).__name__} data, not text; send the encoded file as base64")
+    if len(encoded) > MAX_IMAGE_BYTES:
+        raise BrokenImage(f"too large ({len(encoded):,} bytes, over the limit of {MAX_IMAGE_BYTES:,})")
+    return encoded
 
 
 def decode_item(row: pd.Series, size: int, background: tuple[int, int, int]) -> np.ndarray:
     """The image of one request row; BrokenImage with the reason when it cannot be used."""
     encoded = row.get(IMAGE_COLUMN)
     if not _missing(encoded):
-        if isinstance(encoded, str):
-            raise BrokenImage("'image' holds text; send the encoded file's bytes (base64 in JSON requests)")
-        if len(encoded) > MAX_IMAGE_BYTES:
-            raise BrokenImage(f"too large ({len(encoded):,} bytes, over the limit of {MAX_IMAGE_BYTES:,})")
-        return decode_image(bytes(encoded), size, background, max_pixels=MAX_PIXELS)[0]
+        return decode_image(encoded_bytes(encoded), size, background)[0]
     pixels = row.get(PIXELS_COLUMN)
     if not _missing(pixels):
         return pixels_to_image(pixels, size, background)
-    raise BrokenImage("the row has neither 'image' (encoded bytes) nor 'pixels' (a uint8 array)")
+    raise BrokenImage("the row has neither 'image' (base64 of an encoded image) nor 'pixels' (a uint8 array)")
 
 
 def predict_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +131,8 @@ def predict_frame(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     errors: dict[int, str] = {}
     for position, (_, row) in enumerate(frame.iterrows()):
         try:
-            images[position] = decode_item(row, predictor.image_size, predictor.background)
+            with DECODE_SLOTS:
+                images[position] = decode_item(row, predictor.image_size, predictor.background)
         except BrokenImage as exc:
             errors[position] = str(exc)
         except Exception as exc:  # one odd item must never cost the rest of the batch its answer
@@ -136,24 +163,3 @@ class ClasswiseModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return predict_frame(self.predictor, model_input)
-
-
-def load_registered_predictor(model_uri: str) -> Predictor:
-    """The Predictor inside a logged Classwise model (``models:/classwise/3``, ``runs:/<id>/classifier``)."""
-    try:
-        loaded = mlflow.pyfunc.load_model(model_uri)
-    except MlflowException as exc:
-        raise MlflowException(
-            f"Cannot load '{model_uri}' (parameter 'predict.model_uri'): {exc.message.splitlines()[0]} "
-            f"List the registered versions with the MLflow UI (make mlflow-ui), or set predict.model_uri to null "
-            f"to use data/06_models/model.pt.",
-            error_code=INVALID_PARAMETER_VALUE,
-        ) from exc
-    inner = loaded.unwrap_python_model()
-    if not isinstance(inner, ClasswiseModel):
-        raise MlflowException(
-            f"'{model_uri}' (parameter 'predict.model_uri') is a {type(inner).__name__}, not a Classwise model; "
-            f"point predict.model_uri at a version registered by 'kedro run'.",
-            error_code=INVALID_PARAMETER_VALUE,
-        )
-    return inner.predictor

@@ -7,6 +7,7 @@ Cheap on purpose, since every training run ends here: the pip requirements are g
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -70,6 +71,7 @@ def log_classwise_model(
         weights, meta = Path(tmp, "model.pt"), Path(tmp, "meta.json")
         torch.save({"config": model["config"], "state_dict": model["state_dict"]}, weights)
         meta.write_text(json.dumps(predictor.meta(), indent=2), encoding="utf-8")
+        example = base64.b64encode(png_bytes(example_image)).decode("ascii")  # base64 text, as the signature takes it
         # MLflow prints its own progress bars and "Registered model ..." lines to stderr; our one log
         # line below says the same, so its chatter goes to the debug log instead of the console.
         with contextlib.redirect_stderr(io.StringIO()) as chatter:
@@ -79,7 +81,7 @@ def log_classwise_model(
                 artifacts={"weights": str(weights), "meta": str(meta)},
                 code_paths=[str(PACKAGE_DIR)],
                 signature=SIGNATURE,
-                input_example=pd.DataFrame({IMAGE_COLUMN: [png_bytes(example_image)]}),
+                input_example=pd.DataFrame({IMAGE_COLUMN: [example]}),
                 pip_requirements=pip_requirements(),
                 registered_model_name=registered_model_name,
             )

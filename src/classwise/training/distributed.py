@@ -7,6 +7,18 @@ same epoch order, augmentation and CutMix from the same seeds, and keeps its sli
 each batch (training.batches), so the random state of rank 0 is the whole training's:
 rank 0 alone checkpoints, validates, reports epochs and returns the weights, and a
 checkpoint resumes under any number of processes. Torch and numpy only.
+
+How a training ends when something goes wrong:
+
+- Ctrl-C / SIGTERM of the launching process: the replicas are stopped, then the signal goes to
+  the handler that was in place before the launch (the Kedro run's: MLflow run KILLED), exactly
+  as in a single-process training. torch's launcher would otherwise raise its own SignalException.
+- A replica frozen (SIGSTOP, a hung machine): each replica stamps a shared heartbeat every
+  ``HEARTBEAT_S`` from a thread of its own, which goes on while the training waits in a
+  collective; one silent for ``FROZEN_AFTER_S`` is killed and the training fails with a
+  RunError saying so. Without it the others would wait in gloo's collective timeout (30 min).
+- A replica killed (kill -9, the out-of-memory killer): a RunError naming it, not the
+  "Connection reset by peer" that the surviving replicas see.
 """
 
 from __future__ import annotations
@@ -15,10 +27,12 @@ import contextlib
 import ctypes
 import logging
 import logging.handlers
+import math
 import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +53,13 @@ if TYPE_CHECKING:  # training.config imports this module for check_data_parallel
 
 log = logging.getLogger(__name__)
 
-_DONE = "done"
+HEARTBEAT_S = 1.0  # how often each replica stamps its heartbeat
+# A replica silent this long is taken for frozen. Its heartbeat thread needs the GIL for microseconds a
+# second: the oldest heartbeat of healthy replicas measured on a loaded 2-core CPU was 1.2 s old (1.6 s
+# with four busy processes beside them), so 30 s leaves room for a driver or a large save holding the GIL
+# for seconds. A replica waiting in a collective keeps stamping: only a whole stopped process goes silent.
+FROZEN_AFTER_S = 30.0
+_WATCH_S = 1.0  # how often the launcher looks at the heartbeats
 
 
 @dataclass(frozen=True)
@@ -134,39 +154,69 @@ def _log_to_launcher(events: Any, levels: dict[str, int], rank: int) -> None:
         logging.getLogger(name or None).setLevel(level if rank == 0 else max(level, logging.WARNING))
 
 
+def _heartbeat(beats: Any, rank: int, stop: threading.Event) -> None:
+    while True:
+        beats[rank] = time.monotonic()  # one clock for every process on Linux
+        if stop.wait(HEARTBEAT_S):
+            return
+
+
 def _worker(fit: Callable[..., Any], args: tuple, kwargs: dict[str, Any], events: Any, parent_pid: int,
-            threads: int, levels: dict[str, int]) -> Any:
+            threads: int, levels: dict[str, int], beats: Any, pids: Any) -> Any:
     """One replica: join the process group, train, and hand rank 0's result back."""
     global _current
     _die_with_parent(parent_pid)
+    # Ctrl-C in a terminal reaches the replicas too: they end at once and quietly (no KeyboardInterrupt
+    # traceback each); the launcher decides what the run becomes.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])
-    torch.set_num_threads(threads)
-    _log_to_launcher(events, levels, rank)  # one voice: rank 0 logs; the others only warn
-    cuda = torch.cuda.is_available() and kwargs["cfg"].device != "cpu"
-    if cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if cuda else "gloo")
-    _current = Replica(rank, world, local_rank)
+    pids[rank] = os.getpid()
+    stop = threading.Event()
+    beating = threading.Thread(target=_heartbeat, args=(beats, rank, stop), daemon=True)
+    beating.start()
     try:
-        result = fit(*args, **kwargs, on_epoch_end=events.put if rank == 0 else None)
-    except BaseException as exc:
-        try:  # the launcher re-raises it as it was raised here
-            events.put(("error", rank, exc))
-        except Exception:  # not picklable: the launcher reports the replica's failure instead
-            pass
-        raise
-    # Wait for every replica, then return without destroy_process_group(): tearing the group down at
-    # exit aborted some gloo runs ("terminate called without an active exception").
-    dist.barrier()
-    return result if rank == 0 else None
+        torch.set_num_threads(threads)
+        _log_to_launcher(events, levels, rank)  # one voice: rank 0 logs; the others only warn
+        cuda = torch.cuda.is_available() and kwargs["cfg"].device != "cpu"
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl" if cuda else "gloo")
+        _current = Replica(rank, world, local_rank)
+        try:
+            result = fit(*args, **kwargs, on_epoch_end=events.put if rank == 0 else None)
+        except BaseException as exc:
+            try:  # the launcher re-raises it as it was raised here
+                events.put(("error", rank, exc))
+            except Exception:  # not picklable: the launcher reports the replica's failure instead
+                pass
+            raise
+        # Wait for every replica, then return without destroy_process_group(): tearing the group down at
+        # exit aborted some gloo runs ("terminate called without an active exception").
+        dist.barrier()
+        return result if rank == 0 else None
+    finally:
+        # Left through Python, with a result or an error: never taken for frozen, nor for killed.
+        stop.set()
+        beating.join()
+        beats[rank] = math.inf
 
 
 def _forward_events(events: Any, on_epoch_end: Callable[[dict[str, float]], None] | None,
-                    errors: list[BaseException]) -> None:
+                    errors: list[BaseException], stop: threading.Event) -> None:
     """Pass rank 0's epoch rows to ``on_epoch_end`` as they come; log the replicas' records here; collect
-    their errors."""
-    while (event := events.get()) != _DONE:
+    their errors; once ``stop`` is set, drain what is left and return.
+
+    Stopped by an event rather than a last message: a replica killed while it held the queue's
+    lock would block that message for ever.
+    """
+    while True:
+        if events.empty():
+            if stop.is_set():
+                return
+            stop.wait(0.05)
+            continue
+        event = events.get()
         if isinstance(event, logging.LogRecord):
             logging.getLogger(event.name).handle(event)
         elif isinstance(event, tuple):
@@ -178,44 +228,135 @@ def _forward_events(events: Any, on_epoch_end: Callable[[dict[str, float]], None
                 log.exception("Reporting epoch %s failed.", event.get("epoch"))
 
 
+_LAUNCHER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)  # what torch's launcher catches
+
+
+def _watch(beats: Any, pids: Any, stop: threading.Event, frozen: list[RunError], frozen_after_s: float) -> None:
+    """Kill a replica whose heartbeat stopped ``frozen_after_s`` ago, so that the others fail at once instead
+    of waiting for it in a collective; what happened goes to ``frozen``."""
+    while not stop.wait(_WATCH_S):
+        now = time.monotonic()
+        for rank, beat in enumerate(beats):
+            if 0 < beat < math.inf and now - beat > frozen_after_s:
+                frozen.append(RunError(
+                    f"Replica rank {rank} (process {pids[rank]}) of the data-parallel training gave no sign of life "
+                    f"for {frozen_after_s:.0f} s (stopped with SIGSTOP, or its machine hung), so the training was "
+                    f"stopped; run it again to resume from the last checkpoint."
+                ))
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pids[rank], signal.SIGKILL)  # SIGKILL ends a stopped process too; SIGTERM would wait
+                return
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    """An error a replica sees only because another replica died (gloo's "Connection reset by peer")."""
+    return isinstance(exc, dist.DistError) or "gloo" in str(exc)
+
+
+def _root_cause(failed: Any, errors: list[BaseException], frozen: list[RunError], beats: Any,
+                pids: Any) -> BaseException:
+    """Why a data-parallel training failed: a frozen replica, else an error of a replica's own, else a replica
+    killed by a signal, else the first error reported; torch's ChildFailedError when nothing says more."""
+    if frozen:
+        return frozen[0]
+    own = [e for e in errors if not _lost_peer(e)]
+    if own:
+        return own[0]
+    # A replica that left _worker through Python set its beat to inf; one still between 0 and inf was killed.
+    killed = [rank for rank, beat in enumerate(beats) if 0 < beat < math.inf]
+    if killed:
+        # torch records the first replica it saw end; one ended by a signal before any other is the one killed.
+        by_signal = {f.local_rank: f.signal_name() for f in failed.failures.values() if f.exitcode < 0}
+        rank = next((r for r in killed if r in by_signal), killed[0])
+        return RunError(
+            f"Replica rank {rank} (process {pids[rank]}) of the data-parallel training was killed by "
+            f"{by_signal.get(rank, 'a signal')}, so the training stopped; if nobody killed it, the kernel's "
+            f"out-of-memory killer may have (see dmesg), and running it again resumes from the last checkpoint."
+        )
+    return errors[0] if errors else failed
+
+
+@contextlib.contextmanager
+def _launcher_logs_quiet() -> Any:
+    """torch's launcher logs every failure and shutdown with a traceback of its own; ``launch`` says what
+    happened in one sentence instead."""
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)
+               if name.startswith(("torch.distributed.elastic", "torch.multiprocessing"))]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def launch(fit: Callable[..., Any], nproc: int, args: tuple, kwargs: dict[str, Any],
            on_epoch_end: Callable[[dict[str, float]], None] | None) -> Any:
     """Run ``fit(*args, **kwargs)`` in ``nproc`` processes of one data-parallel training; return rank 0's result.
 
     ``on_epoch_end`` runs in this process, on a thread of its own, as rank 0 finishes each
-    epoch. An error in a replica is raised here as it was raised there.
+    epoch. An error in a replica is raised here as it was raised there; a frozen or killed
+    replica is a RunError; SIGINT or SIGTERM stop the replicas and then reach the handler that
+    was in place before the launch (module docstring).
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"classwise-{uuid.uuid4().hex[:12]}",
-        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0",  # torchrun --standalone: a store on a free local port
-        max_restarts=0,  # a failed replica fails the training; resume comes from the checkpoint
-        monitor_interval=0.5, start_method="spawn",
-    )
-    events = mp.get_context("spawn").SimpleQueue()
-    errors: list[BaseException] = []
-    forwarder = threading.Thread(target=_forward_events, args=(events, on_epoch_end, errors), daemon=True)
-    forwarder.start()
     if kwargs["cfg"].device != "cpu" and torch.cuda.is_available() and torch.cuda.device_count() < nproc:
         raise RunError(
             f"Parameter 'train.nproc_per_node' is {nproc}, but only {torch.cuda.device_count()} CUDA GPU(s) are "
             f"visible; set it to at most {torch.cuda.device_count()}, or train.device to 'cpu'."
         )
+    # torch's launcher replaces these handlers to stop the replicas and leaves its own behind; a signal this
+    # process ignores (nohup's SIGHUP) stays ignored.
+    caught = [s for s in _LAUNCHER_SIGNALS if signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    handlers = {s: signal.getsignal(s) for s in caught}
+    config = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"classwise-{uuid.uuid4().hex[:12]}",
+        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0",  # torchrun --standalone: a store on a free local port
+        max_restarts=0,  # a failed replica fails the training; resume comes from the checkpoint
+        monitor_interval=0.5, start_method="spawn", signals_to_handle=",".join(s.name for s in caught),
+    )
+    spawn = mp.get_context("spawn")
+    # Heartbeats (time.monotonic(); inf once a replica leaves through Python) and pids, without locks: a
+    # replica frozen or killed while holding a lock would block everyone else.
+    events, beats, pids = spawn.SimpleQueue(), spawn.RawArray("d", nproc), spawn.RawArray("q", nproc)
+    errors: list[BaseException] = []
+    frozen: list[RunError] = []
+    stop = threading.Event()
+    helpers = [threading.Thread(target=_forward_events, args=(events, on_epoch_end, errors, stop), daemon=True),
+               threading.Thread(target=_watch, args=(beats, pids, stop, frozen, FROZEN_AFTER_S), daemon=True)]
     threads = max(1, torch.get_num_threads() // nproc)
     log.info("Data-parallel training in %d processes (%s, %d thread(s) each).", nproc,
              "NCCL" if torch.cuda.is_available() and kwargs["cfg"].device != "cpu" else "gloo", threads)
+    levels = {name: logging.getLogger(name or None).getEffectiveLevel() for name in ("", "classwise")}
+    stopped_by = None
+    for helper in helpers:
+        helper.start()
     try:
-        levels = {name: logging.getLogger(name or None).getEffectiveLevel() for name in ("", "classwise")}
-        results = elastic_launch(config, _worker)(fit, args, kwargs, events, os.getpid(), threads, levels)
-    except ChildFailedError:
-        events.put(_DONE)
-        forwarder.join(timeout=30)
-        if errors:
-            raise errors[0] from None
-        raise
-    events.put(_DONE)
-    forwarder.join()
+        with _launcher_logs_quiet():
+            results = elastic_launch(config, _worker)(fit, args, kwargs, events, os.getpid(), threads, levels,
+                                                      beats, pids)
+    except SignalException as exc:  # the replicas are stopped by now
+        stopped_by = exc.sigval
+    except ChildFailedError as exc:
+        stop.set()
+        helpers[0].join(timeout=30)  # every error the replicas sent
+        raise _root_cause(exc, errors, frozen, beats, pids) from None
+    finally:
+        stop.set()
+        for helper in helpers:
+            helper.join(timeout=30)
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+    if stopped_by is not None:
+        # Now the signal does what it would have done to a single-process training: the Kedro run's handler
+        # raises RunInterrupted (MLflow run KILLED), Python's default for SIGINT raises KeyboardInterrupt,
+        # SIGTERM's default ends the process.
+        signal.raise_signal(stopped_by)
+        raise KeyboardInterrupt(f"Data-parallel training stopped by {stopped_by.name}.")  # a handler that returned
     return results[0]
-

@@ -14,14 +14,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from classwise.core.errors import ConfigError, RunError
-from classwise.core.device import Switch, predict_logits, resolve_device, to_device_images
+from classwise.core.errors import RunError
+from classwise.core.device import predict_logits, resolve_device, to_device_images
 from classwise.training.batches import DeviceBatches
 from classwise.training.config import TrainConfig
 from classwise.training import distributed

@@ -1,9 +1,10 @@
-"""The local executor: the ladder's steps one after another in this process, each a nested MLflow run."""
+"""The local executor: one ladder step in this process as a nested MLflow run; the runner calls it step by step,
+so that each outcome is kept as it ends (an interrupted ladder still summarises the finished steps)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,3 @@ def run_step(
     outcome = execute_step(step, params, overrides, cfg, project_path, env, run.info.run_id)
     end_runs_above(parent_run_id, outcome.status)
     return record_step(outcome)
-
-
-def run_steps_locally(steps: Sequence[Step], step_params: Sequence[dict[str, Any]],
-                      step_overrides: Sequence[Mapping[str, Any]], cfg: AblationConfig, project_path: Path,
-                      env: str | None, tags: dict[str, str], parent_run_id: str) -> list[StepOutcome]:
-    """Run ``steps`` in ladder order; return their outcomes, each run ended with its status."""
-    return [run_step(step, params, overrides, cfg, project_path, env, tags, parent_run_id)
-            for step, params, overrides in zip(steps, step_params, step_overrides)]

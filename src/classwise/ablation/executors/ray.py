@@ -8,6 +8,10 @@ parallel steps never write the same file, and logs to an MLflow tracking server:
 a worker on another machine cannot write the driver's SQLite file. Without
 ``--tracking-uri`` a server is started for the ladder on 127.0.0.1 over the
 project's ``mlflow.db`` and stopped at the end.
+
+Ray is reached first (``ray_connection``), before the data stage and before any MLflow
+run: a wrong ``--address`` is refused within ``CONNECT_TIMEOUT_S``, where ``ray.init``
+alone waits for ever on a GCS address and retries for half a minute on a ``ray://`` one.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +31,7 @@ from typing import Any
 
 import mlflow
 
-from classwise.core.errors import ConfigError
+from classwise.core.errors import ConfigError, RunError
 from classwise.framework.local_server import free_port, stop_group, wait_until_up
 from classwise.framework.project_paths import TRACKING_URI_ENV
 from classwise.ablation.ladder import AblationConfig, Step
@@ -35,6 +41,10 @@ from classwise.ablation.summary import StepOutcome
 log = logging.getLogger(__name__)
 
 STEP_FOLDER = Path("data") / "07_model_output" / "ablation_steps"  # <ablation id>/<step>/ under the project
+# How long a Ray cluster has to answer at --address. A cluster that is up answers in milliseconds (a
+# gRPC handshake, also across a network); this leaves room for a slow link and a busy head node.
+CONNECT_TIMEOUT_S = 10.0
+_RETRY = "start the cluster (ray start --head) or correct --address, or leave --address out for a local Ray"
 
 
 @dataclass
@@ -56,6 +66,72 @@ def require_ray() -> Any:
             "or run the ladder with --executor local."
         ) from None
     return ray
+
+
+def check_ray_address(address: str) -> None:
+    """Refuse, within ``CONNECT_TIMEOUT_S``, an ``--address`` where no Ray cluster answers.
+
+    Ray's GCS and its Ray Client server both speak gRPC, so a cluster that is up completes a
+    TCP connection and then a gRPC handshake; a closed port, an unknown host or something
+    else listening fails one of the two. ``auto`` is left to Ray, which fails at once when it
+    finds no cluster.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address is '{address}'; give host:port (a cluster's GCS), ray://host:port (its Ray "
+                          f"Client server) or auto, or leave it out to run a local Ray for the ladder.")
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise RunError(f"No Ray cluster answers at --address {address} ({why}); {_RETRY}.") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS cluster does not complete a plain handshake; the TCP answer has to do
+    import grpc  # Ray's own dependency
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=max(deadline - time.monotonic(), 0.1))
+    except grpc.FutureTimeoutError:
+        raise RunError(f"Something listens at --address {address}, but it did not answer as a Ray cluster within "
+                       f"{CONNECT_TIMEOUT_S:.0f} s; {_RETRY}.") from None
+    finally:
+        channel.close()
+
+
+@contextlib.contextmanager
+def ray_connection(options: RayOptions, project_path: Path) -> Iterator[Any]:
+    """Ray, connected to ``options.address`` (or started here) for as long as the block runs.
+
+    A Ray this process already initialised (a notebook's) is used as it is and left running.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    local = options.address is None
+    if not local:
+        check_ray_address(options.address)
+    try:
+        ray.init(
+            address=options.address, include_dashboard=False, log_to_driver=True,
+            num_cpus=options.num_cpus if local else None,
+            object_store_memory=options.object_store_mb * 2**20 if local else None,
+            # A remote cluster gets the project's code and conf; its data and stores stay here.
+            runtime_env=None if local else {"working_dir": str(project_path),
+                                            "excludes": ["data/", "mlflow.db", "mlruns/", "mlartifacts/", ".venv/",
+                                                         ".git/"]},
+        )
+    except ConnectionError as exc:  # 'auto' with no cluster running, a cluster that went away meanwhile
+        why = str(exc).strip().split(". ")[0].rstrip(".")  # Ray's first sentence; the rest is its own advice
+        raise RunError(f"Could not connect to Ray at --address {options.address} ({why}); {_RETRY}.") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
 
 
 @contextlib.contextmanager
@@ -167,25 +243,17 @@ def _gpus_per_step(ray: Any, options: RayOptions) -> float:
 
 def run_steps_on_ray(options: RayOptions, context: Any, steps: Sequence[Step], step_params: Sequence[dict],
                      step_overrides: Sequence[dict], cfg: AblationConfig, project_path: Path, env: str | None,
-                     tags: dict[str, str], parent_run_id: str, ablation_id: str) -> list[StepOutcome]:
-    """Run ``steps`` as Ray tasks; return their outcomes in ladder order, each run ended with its status."""
+                     tags: dict[str, str], parent_run_id: str, ablation_id: str,
+                     outcomes: list[StepOutcome]) -> list[StepOutcome]:
+    """Run ``steps`` as Ray tasks (Ray connected by ``ray_connection``); append their outcomes to ``outcomes``
+    in ladder order, each run ended with its status, and return it.
+
+    Interrupted, the steps that had finished are recorded too, so the summary can show them.
+    """
     ray = require_ray()
     tracking_uri = os.environ[TRACKING_URI_ENV]
     files = step_input_files(context, cfg.step_pipeline, cfg.step_from_nodes)
-    local = options.address is None
-    started = False
     pending: list[tuple[Step, str, Any]] = []  # (step, its run id, its Ray task), filled as tasks are sent
-    if not ray.is_initialized():
-        ray.init(
-            address=options.address, include_dashboard=False, log_to_driver=True,
-            num_cpus=options.num_cpus if local else None,
-            object_store_memory=options.object_store_mb * 2**20 if local else None,
-            # A remote cluster gets the project's code and conf; its data and stores stay here.
-            runtime_env=None if local else {"working_dir": str(project_path),
-                                            "excludes": ["data/", "mlflow.db", "mlruns/", "mlartifacts/", ".venv/",
-                                                         ".git/"]},
-        )
-        started = True
     try:
         gpus = _gpus_per_step(ray, options)
         log.info("Ray: %s; each step asks for %g CPU(s) and %g GPU(s); steps log to %s.",
@@ -204,7 +272,6 @@ def run_steps_on_ray(options: RayOptions, context: Any, steps: Sequence[Step], s
             log.info("Ablation step '%s' (%s) sent to Ray: %s", step.name, run.info.run_id, step.changes)
             pending.append((step, run.info.run_id, task.remote(step, params, overrides, cfg, str(project_path), env,
                                                                 files_ref, run.info.run_id, tracking_uri, folder)))
-        outcomes = []
         for step, run_id, ref in pending:
             try:
                 outcome = ray.get(ref)
@@ -215,13 +282,17 @@ def run_steps_on_ray(options: RayOptions, context: Any, steps: Sequence[Step], s
         return outcomes
     except BaseException as exc:  # interrupted: stop the tasks, and end their runs as the sequential runner does
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else FAILED
-        for _, run_id, ref in pending:
+        recorded = {o.run_id for o in outcomes}
+        for step, run_id, ref in pending:
+            if run_id in recorded:
+                continue
+            with contextlib.suppress(Exception):
+                if ray.wait([ref], timeout=0)[0]:  # finished meanwhile: nothing is lost
+                    outcomes.append(record_step(ray.get(ref)))
+                    continue
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
             with contextlib.suppress(Exception):
                 if mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING":
                     mlflow.MlflowClient().set_terminated(run_id, status)
         raise
-    finally:
-        if started:
-            ray.shutdown()

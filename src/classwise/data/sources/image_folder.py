@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from classwise.core.errors import ConfigError
@@ -35,6 +35,49 @@ IGNORED = "ignored"  # a file that is not meant as an image of a class
 
 class BrokenImage(Exception):
     """An image that cannot be used; the message is the reason a user reads."""
+
+
+# One image's decode budget, shared by ingest, predict and serving: the peak memory that decoding one
+# image may take. It is estimated from the header, before a pixel is decoded (decode_bytes), so an
+# image over it costs nothing: a 12000 x 12000 RGBA PNG (3.2 GiB to decode in full, measured) is refused.
+# 512 MiB admits about 33 megapixels of opaque RGB (41 grey), 19 with transparency, 17 at 16 bits; a
+# JPEG is first drafted to as little as 1/8 of its width and height, and the drafted size is counted.
+MAX_DECODE_BYTES = 512 * 2**20
+# Working copies prepare_image makes, each 4 bytes a pixel (Pillow keeps 3 or 4 bands in 4 bytes), on
+# top of the decoded image. Measured as peak RSS (VmHWM) over 16-megapixel PNG, BMP, TIFF and WebP
+# files, Pillow 13: opaque RGB 8 (PNG) to 15 (WebP) bytes a pixel in all, grey 6; RGBA and LA 23,
+# P with transparency 17; 16-bit grey 27 (to_rgb's float64 arrays). Rounded up, with room for the
+# copy an EXIF rotation makes.
+WORKING_COPIES = {"opaque": 3, "alpha": 6, "high_bit": 7}
+
+
+def decode_bytes(mode: str, width: int, height: int, transparency: bool = False) -> int:
+    """About the peak memory, in bytes, that decoding a ``mode`` image of ``width`` x ``height``
+    and preparing it (prepare_image) takes: the decoded pixels plus the working copies."""
+    try:
+        spec = ImageMode.getmode(mode)
+        decoded = 4 if len(spec.bands) > 1 else np.dtype(spec.typestr).itemsize
+    except (KeyError, TypeError):
+        decoded = 4
+    if mode.startswith("I") or mode == "F":
+        path = "high_bit"
+    elif transparency or "A" in mode or "a" in mode:
+        path = "alpha"
+    else:
+        path = "opaque"
+    return width * height * (decoded + 4 * WORKING_COPIES[path])
+
+
+def check_decode_budget(mode: str, width: int, height: int, transparency: bool = False,
+                        budget: int = MAX_DECODE_BYTES) -> None:
+    """Refuse (BrokenImage, one sentence) an image whose decode would take more than ``budget`` bytes."""
+    need = decode_bytes(mode, width, height, transparency)
+    if need > budget:
+        fits = budget / (need / (width * height)) / 1e6
+        raise BrokenImage(
+            f"too large ({width}x{height} pixels, {mode}: about {need / 2**20:,.0f} MiB to decode, over the "
+            f"budget of {budget / 2**20:,.0f} MiB); shrink it to at most {fits:,.0f} megapixels"
+        )
 
 
 def default_workers() -> int:
@@ -98,13 +141,13 @@ def prepare_image(img: Image.Image, size: int, background: tuple[int, int, int])
 
 
 def decode_image(
-    source: str | bytes, size: int, background: tuple[int, int, int], max_pixels: int | None = None
+    source: str | bytes, size: int, background: tuple[int, int, int], budget: int = MAX_DECODE_BYTES
 ) -> tuple[np.ndarray, bool, bool]:
     """One file (a path) or encoded image (bytes) as a uint8 (size, size, 3) array, and whether
     it was resized and converted.
 
-    ``max_pixels`` refuses larger images before their pixels are decoded. Raises BrokenImage
-    with a readable reason when the image cannot be used.
+    An image whose decode would take more than ``budget`` bytes (decode_bytes) is refused before
+    its pixels are decoded. Raises BrokenImage with a readable reason when the image cannot be used.
     """
     is_bytes = isinstance(source, (bytes, bytearray, memoryview))
     if (len(source) if is_bytes else os.path.getsize(source)) == 0:
@@ -112,13 +155,8 @@ def decode_image(
     try:
         with Image.open(io.BytesIO(source) if is_bytes else source) as img:
             original_size = img.size
-            if max_pixels is not None and original_size[0] * original_size[1] > max_pixels:
-                width, height = original_size
-                raise BrokenImage(
-                    f"too large ({width}x{height} pixels, over the limit of {max_pixels:,}); "
-                    f"resize it before sending"
-                )
-            img.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, much faster
+            img.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, much faster and smaller
+            check_decode_budget(img.mode, *img.size, "transparency" in img.info, budget)
             img.load()  # Image.open is lazy; truncation only shows here
             pixels, converted = prepare_image(img, size, background)
             return pixels, original_size != (size, size), converted

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from classwise.core.config import parse
-from classwise.core.errors import ConfigError
+from classwise.core.errors import ConfigError, DataError
 from classwise.evaluation.figures import predictions_figure
 from classwise.serving import PredictConfig, predict_path, predictor_from_model
-from classwise.serving.pyfunc import load_registered_predictor
+from classwise.serving.logged_model import load_logged_predictor
+from classwise.serving.predictor import predictor_from_saved_model
 from classwise.serving.register import log_classwise_model
 from classwise.data.sources import DataConfig, LabelledImages
 from classwise.data.split import SUBSETS, subset_index
@@ -25,28 +26,35 @@ log = logging.getLogger(__name__)
 
 def predict_new_images(
     model: dict,
-    normalization_stats: dict,
     predict_params: dict[str, Any],
     data_params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
     """Top-k classes for every image under ``predict.input``; the files not predicted, with their
-    reason; a contact sheet. Uses ``predict.model_uri`` when set, else the saved model."""
+    reason; a contact sheet. Uses ``predict.model_uri`` when set, else the saved model; either way
+    the input size and normalisation are the model's own, not today's ``data`` parameters."""
     cfg = parse(PredictConfig, predict_params, "predict")
     if cfg.input is None:
         raise ConfigError(
             "Parameter 'predict.input' is not set; point it at an image file or a folder, e.g. "
             "kedro run --pipelines=predict --params=predict.input=path/to/images."
         )
+    background = parse(DataConfig, data_params, "data").image_folder.background
     if cfg.model_uri:
-        predictor = load_registered_predictor(cfg.model_uri)
+        predictor, _ = load_logged_predictor(cfg.model_uri)  # read as data: none of its code runs
         predictor.device, predictor.batch_size = cfg.device, cfg.batch_size
         log.info("Predicting with %s (%d classes).", cfg.model_uri, len(predictor.class_names))
     else:
-        data = parse(DataConfig, data_params, "data")
-        predictor = predictor_from_model(
-            model, normalization_stats, data.image_size, data.image_folder.background, cfg.device, cfg.batch_size
-        )
+        predictor = predictor_from_saved_model(model, background, cfg.device, cfg.batch_size)
     result = predict_path(predictor, cfg.input, cfg.top_k, cfg.workers, cfg.progress)
+    if result.table.empty:
+        # Raised before the outputs are saved, so the last good new_predictions.csv stays as it was.
+        examples = "; ".join(f"{r.file}: {r.reason}" for r in result.rejected.head(3).itertuples())
+        found = (f"none of its {len(result.rejected)} files is a usable image ({examples})" if examples
+                 else "it holds no files")
+        raise DataError(
+            f"Nothing to predict under '{cfg.input}' (parameter 'predict.input'): {found}; point predict.input "
+            f"at images Pillow can read (data/07_model_output/new_predictions.csv was left as it was)."
+        )
     log.info("Predicted %d images under '%s'; %d files not predicted.", len(result.table), cfg.input,
              len(result.rejected))
     shown = min(cfg.contact_sheet_images, len(result.table))

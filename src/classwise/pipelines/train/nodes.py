@@ -54,8 +54,16 @@ def train_model(
             f"set train.epochs to 1 or more and train.batch_size to 2 or more."
         )
     log.info("Best validation accuracy at epoch %d.", result.best_epoch)
+    # The input the network was trained on travels with it, so that predict cannot feed it
+    # images of another size or normalised with another dataset's statistics.
+    trained_input = {
+        "image_size": int(dataset.images.shape[1]),
+        "normalization": {"mean": [float(v) for v in normalization_stats["mean"]],
+                          "std": [float(v) for v in normalization_stats["std"]]},
+    }
     model = {
-        "config": {**result.model_config, "best_epoch": result.best_epoch, **lineage(dataset, split)},
+        "config": {**result.model_config, "best_epoch": result.best_epoch, **lineage(dataset, split),
+                   **trained_input},
         "state_dict": result.best_state,
     }
     return model, pd.DataFrame(result.history)

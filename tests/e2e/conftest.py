@@ -1,0 +1,89 @@
+"""Shared end-to-end state: one tiny trained project and one tiny ablation ladder a test session.
+
+Starting `kedro run` costs seconds before the first node; training the demo once and copying
+the result for each test that changes it keeps the end-to-end tier within its time budget.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_project, kedro
+
+SHARED = ("trained_project", "trained_copy", "local_ladder")  # session fixtures: one worker computes each
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that share a session fixture run in the same xdist worker, so it is computed once."""
+    for item in items:
+        shared = [name for name in SHARED if name in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group("ladder" if "local_ladder" in shared else "trained"))
+
+
+# A run just long enough to give a model whose F1 differs between classes.
+TRAIN_TINY = ",".join([
+    "train.epochs=2", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
+])
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`kedro run --pipelines=train` of the demo as a user types it, once; read it, never change it."""
+    project = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    return project, kedro(project, "run", "--pipelines=train", f"--params={TRAIN_TINY}")
+
+
+def copy_trained(trained: Path, target: Path) -> Path:
+    """The trained project's files (data, model, checkpoints) with an MLflow store of its own."""
+    shutil.copytree(trained, target, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "__pycache__"))
+    return target
+
+
+@pytest.fixture
+def trained_copy(trained_project, tmp_path) -> Path:
+    project, proc = trained_project
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return copy_trained(project, tmp_path / "project")
+
+
+TINY_LADDER = """
+ablation:
+  scale: tiny
+  scales:
+    tiny:
+      description: the smallest ladder
+      caveat: a tiny ladder checks the mechanics only
+      overrides: {train.epochs: 2, train.milestones: [1], train.progress: false, train.batch_size: 128,
+                  train.model_options: {width: 4}}
+      steps:
+        - {name: baseline, changes: "width 4, no augmentation", overrides: {train.augment: none, train.weight_decay: 0.0}}
+        - {name: broken, extends: baseline, changes: "a WRN depth that cannot be built",
+           overrides: {train.model: wrn, train.model_options: {depth: 27, widen: 1, width: 4}}}
+        - {name: densenet, extends: baseline, changes: "a DenseNet-BC with its own options, none of the scale's width",
+           overrides: {train.model: densenet_bc, train.model_options: {depth: 10, growth: 4}}}
+        - {name: weight_decay, extends: baseline, changes: "+ weight decay",
+           sweep: {key: train.weight_decay, values: [5.0e-4, 1.0e-3]}}
+"""
+LADDER_STEPS = ["baseline", "broken", "densenet", "weight_decay_5e-4", "weight_decay_1e-3"]
+
+
+def run_ladder_command(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg",
+           "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.run([sys.executable, "-m", "classwise.ablation", *args], cwd=project, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def local_ladder(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The tiny ladder run by the local executor, once: the runner's tests and the Ray comparison read it."""
+    project = copy_project(tmp_path_factory.mktemp("ablation") / "project")
+    (project / "conf" / "local" / "parameters_ablation.yml").write_text(TINY_LADDER)
+    return project, run_ladder_command(project)

@@ -1,0 +1,44 @@
+"""benchmarks/time_to_accuracy.py: both loops train the same recipe and report comparable rows (tiny, no real data)."""
+
+import argparse
+
+import numpy as np
+
+from classwise.core.config import parse
+from classwise.training import TrainConfig
+
+from tests.conftest import PROJECT_ROOT, load_script
+
+SCRIPT = PROJECT_ROOT / "benchmarks" / "time_to_accuracy.py"
+
+
+def _module():
+    return load_script(SCRIPT)
+
+
+def test_time_to_target_is_the_first_epoch_at_or_over_it():
+    tta = _module()
+    history = [{"val_accuracy": 0.1, "elapsed_s": 5.0}, {"val_accuracy": 0.3, "elapsed_s": 9.0},
+               {"val_accuracy": 0.2, "elapsed_s": 14.0}]
+    assert tta.time_to(history, 0.2) == 9.0 and tta.time_to(history, 0.5) is None
+
+
+def test_both_loops_train_the_same_recipe_and_fill_one_row_each():
+    tta = _module()
+    args = argparse.Namespace(model="preact_resnet18", width=4, epochs=2, milestones=[1], batch_size=16, lr=0.05,
+                              device="cpu")
+    cfg = parse(TrainConfig, tta.recipe(args), "train")
+    rng = np.random.default_rng(0)
+    sizes = {"train": 64, "val": 20, "test": 20}
+    data = {f"{s}_x": rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for s, n in sizes.items()}
+    data.update({f"{s}_y": rng.integers(0, 4, n) for s, n in sizes.items()})
+    stats = {"mean": [0.5] * 3, "std": [0.25] * 3}
+    runs = {"ours": tta.run_ours(cfg, data, 4, stats), "reference": tta.run_reference(cfg, data, 4, stats, workers=0)}
+    for name, run in runs.items():  # the recipe's two epochs, each once, in both loops
+        assert [row["epoch"] for row in run["history"]] == [1, 2], name
+    rows = [tta.summary(name, run, 0.0) for name, run in runs.items()]
+    for row in rows:
+        assert row["wall_s"] > 0 and row["images_per_s"] > 0 and 0 <= row["test_top1"] <= 1
+        assert row["time_to_target_s"] is not None and row["time_to_target_s"] <= row["wall_s"]
+    text = tta.table(rows, 0.0)
+    assert "| ours |" in text and "| reference |" in text
