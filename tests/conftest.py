@@ -27,6 +27,20 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+# Session fixtures of tests/e2e/conftest.py that several modules share: one xdist worker computes each.
+SHARED_SESSION_FIXTURES = {"trained_project": "trained", "trained_copy": "trained", "local_ladder": "ladder"}
+
+
+def pytest_collection_modifyitems(items):
+    """Run the suite on both cores (pyproject: -n 2 --dist loadgroup) without building a fixture twice:
+    a module's tests stay on one worker (its module fixtures are built once), and the modules that share a
+    session fixture stay together on one worker."""
+    for item in items:
+        shared = [SHARED_SESSION_FIXTURES[n] for n in getattr(item, "fixturenames", ()) if n in SHARED_SESSION_FIXTURES]
+        group = "ladder" if "ladder" in shared else shared[0] if shared else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def make_images(counts: list[int], size: int = 32, seed: int = 0) -> LabelledImages:
     """Class c is a colour blob at its own place plus noise: learnable, not trivial."""
     rng = np.random.default_rng(seed)

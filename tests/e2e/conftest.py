@@ -16,17 +16,6 @@ import pytest
 
 from tests.conftest import copy_project, kedro
 
-SHARED = ("trained_project", "trained_copy", "local_ladder")  # session fixtures: one worker computes each
-
-
-def pytest_collection_modifyitems(items):
-    """Tests that share a session fixture run in the same xdist worker, so it is computed once."""
-    for item in items:
-        shared = [name for name in SHARED if name in getattr(item, "fixturenames", ())]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group("ladder" if "local_ladder" in shared else "trained"))
-
-
 # A run just long enough to give a model whose F1 differs between classes.
 TRAIN_TINY = ",".join([
     "train.epochs=2", "train.model_options.width=8", "train.milestones=[1]", "train.progress=false",
