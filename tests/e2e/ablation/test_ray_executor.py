@@ -18,7 +18,7 @@ SAME_CONTENT = ["step", "changes", "status", "train_accuracy", "val_accuracy", "
                 "test_macro_f1", "classes_under_f1", "f1_size_r"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once a worker: xdist may run other modules between these tests
 def both(tmp_path_factory, local_ladder):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     project = copy_project(tmp_path_factory.mktemp("ray") / "project")

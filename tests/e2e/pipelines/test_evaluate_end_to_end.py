@@ -29,7 +29,7 @@ REBUILT = ["metrics.json", "per_class_report.csv", "f1_size_correlation.json", "
            "top_confusions.csv", *FIGURES[1:]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once a worker: xdist may run other modules between these tests
 def trained(trained_project, tmp_path_factory) -> Path:
     """A copy of the session's trained project without the reports the evaluate pipeline makes."""
     project, proc = trained_project
@@ -40,7 +40,7 @@ def trained(trained_project, tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once a worker: xdist may run other modules between these tests
 def evaluated(trained: Path) -> tuple[Path, subprocess.CompletedProcess, bytes]:
     """The evaluate pipeline alone, from the saved model and split."""
     model = (trained / "data/06_models/model.pt").read_bytes()

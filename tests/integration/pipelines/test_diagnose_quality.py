@@ -23,7 +23,7 @@ RECIPE = {"model": "preact_resnet18", "model_options": {"width": 4}, "epochs": 6
           "milestones": [5], "augment": "none", "device": "cpu", "progress": False, "checkpoint_dir": None}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # built once a worker: xdist may run other modules between these tests
 def noisy_run():
     source = load_synthetic(seed=0, classes=10, images=1200, smallest=60, largest=200, similar_pairs=0,
                             noise_rate=NOISE_RATE)
