@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from tests.conftest import PROJECT_ROOT
+from classwise.ablation.__main__ import _split_items  # the ablation CLI's own --params splitter
+from classwise.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 ROOT = PROJECT_ROOT
 README = ROOT / "README.md"
@@ -47,25 +48,9 @@ def _code(text: str) -> list[str]:
     return fenced + INLINE.findall(rest)
 
 
-def _split_items(value: str) -> list[str]:
-    """Split on commas outside brackets, as `python -m classwise.ablation --params` does."""
-    items, depth, current = [], 0, ""
-    for char in value:
-        depth += char in "[{"
-        depth -= char in "]}"
-        if char == "," and depth == 0:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
-
-
 @pytest.fixture(scope="module")
 def base_parameters() -> dict:
-    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base",
-                               merge_strategy={"parameters": "soft"})
+    loader = CONFIG_LOADER_CLASS(str(ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "base"})
     return loader["parameters"]
 
 
