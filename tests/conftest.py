@@ -31,6 +31,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 SHARED_SESSION_FIXTURES = {"trained_project": "trained", "trained_copy": "trained", "local_ladder": "ladder"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the node ids
 def pytest_collection_modifyitems(items):
     """Run the suite on both cores (pyproject: -n 2 --dist loadgroup) without building a fixture twice:
     a module's tests stay on one worker (its module fixtures are built once), and the modules that share a
@@ -39,6 +40,17 @@ def pytest_collection_modifyitems(items):
         shared = [SHARED_SESSION_FIXTURES[n] for n in getattr(item, "fixturenames", ()) if n in SHARED_SESSION_FIXTURES]
         group = "ladder" if "ladder" in shared else shared[0] if shared else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def _every_pipeline_registered():
+    """A Kedro session run in this process leaves Kedro's registry filtered to the pipelines it ran
+    (``pipelines.set_requested``); each test starts and ends with all of them visible again."""
+    from kedro.framework.project import pipelines
+
+    pipelines.set_requested(None)
+    yield
+    pipelines.set_requested(None)
 
 
 def make_images(counts: list[int], size: int = 32, seed: int = 0) -> LabelledImages:
