@@ -26,6 +26,11 @@ def mlflow_state_restored() -> Iterator[None]:
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        from kedro_mlflow.framework.hooks.mlflow_hook import mlflow_hook
+
+        # kedro-mlflow's hook is one object per process and keeps the last run's id: a later session whose
+        # pipeline is not tracked would reopen that run, in a store where it does not exist.
+        mlflow_hook.run_id = None
         tracking_utils._tracking_uri, registry_utils._registry_uri, fluent._active_experiment_id = saved
         for key, value in env.items():
             if value is None:

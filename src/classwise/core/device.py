@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,34 +76,53 @@ class SpeedPath:
     amp: bool
     channels_last: bool
     reason: str
+    prefetch: bool = False  # training: the next batch prepared on a background thread during the step
 
     def describe(self) -> str:
         dtype = "bf16 autocast" if self.amp else "float32"
         layout = "channels-last" if self.channels_last else "NCHW"
-        return f"{dtype}, {layout} ({self.reason})"
+        batches = ", next batch prepared during the step" if self.prefetch else ""
+        return f"{dtype}, {layout}{batches} ({self.reason})"
 
 
-def speed_path(device: torch.device, amp: Switch = "auto", channels_last: Switch = "auto") -> SpeedPath:
-    """Resolve ``auto`` for ``device``: on CUDA, and on a CPU with native bf16; off on other CPUs.
+def speed_path(device: torch.device, amp: Switch = "auto", channels_last: Switch = "auto",
+               prefetch: Switch = "auto") -> SpeedPath:
+    """Resolve ``auto`` for ``device``, as measured (docs/benchmarks.md, benchmarks/cpu_paths.py):
 
-    An explicit True is honoured on any device (on a CPU without native bf16, bf16 is emulated
-    and slow, which the reason says). The one place that decides, for training, evaluation
-    and prediction alike.
+    * amp (bf16 autocast): on CUDA and on a CPU with native bf16; off on other CPUs, where oneDNN
+      emulates bf16 at ~10x the cost of float32.
+    * channels-last: as amp. In float32 on a 2-core AVX2 EPYC it ran a width-16 preact ResNet-18
+      training step 1.25x faster than NCHW (32x32, batch 128), but the same path on a width-4 net,
+      16x16 images, batch 4, aborted in backward with "double free or corruption" (torch 2.14.1,
+      oneDNN), so ``auto`` keeps NCHW there; ``channels_last: true`` still asks for it.
+    * prefetch (training): on CUDA, and on a CPU with a core the step's torch threads leave free; off
+      when the step already uses every core (2 torch threads on 2 cores: there the batch thread
+      measured +1%, within noise, and competes with the step when the machine is busy).
+
+    An explicit True or False is honoured on any device (on a CPU without native bf16, bf16 is
+    emulated and slow, which the reason says). The one place that decides, for training,
+    evaluation and prediction alike.
     """
     if device.type == "cuda":
-        fast, why = True, "CUDA"
+        fast, layout, why = True, True, "CUDA"
     elif device.type == "cpu":
-        fast = cpu_has_native_bf16()
+        fast = layout = cpu_has_native_bf16()
         why = "CPU with native bf16" if fast else "CPU without native bf16 (AVX512-BF16/AMX)"
     else:
-        fast, why = False, f"device type {device.type}"
+        fast, layout, why = False, False, f"device type {device.type}"
     use_amp = fast if amp == "auto" else bool(amp)
-    use_cl = fast if channels_last == "auto" else bool(channels_last)
+    use_cl = layout if channels_last == "auto" else bool(channels_last)
     asked = [f"{k}={v}" for k, v in (("amp", amp), ("channels_last", channels_last)) if v != "auto"]
     reason = why + (f"; set {', '.join(asked)}" if asked else "; auto")
-    if use_amp and device.type == "cpu" and not cpu_has_native_bf16():
+    if use_amp and bf16_is_emulated(device):
         reason += "; bf16 is emulated on this CPU and slower than float32"
-    return SpeedPath(use_amp, use_cl, reason)
+    spare_core = device.type == "cuda" or (os.cpu_count() or 1) > torch.get_num_threads()
+    return SpeedPath(use_amp, use_cl, reason, prefetch=spare_core if prefetch == "auto" else bool(prefetch))
+
+
+def bf16_is_emulated(device: torch.device) -> bool:
+    """True on a CPU without native bf16, where bf16 autocast runs about 10x slower than float32."""
+    return device.type == "cpu" and not cpu_has_native_bf16()
 
 
 def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:

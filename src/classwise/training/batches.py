@@ -3,11 +3,18 @@
 Each epoch draws an index order on the device (a shuffle, or class-balanced draws with
 replacement), and each batch is gathered, augmented and CutMixed there, so no image
 crosses to the host. CutMix's scalars come from a host numpy Generator: no device sync.
+
+``prefetched`` overlaps that preparation with the training step: batch k+1 is prepared on a
+background thread while step k computes (torch ops release the GIL). The thread draws the
+same random numbers in the same order as the plain loop, so a seed gives the same weights.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -15,6 +22,9 @@ import torch
 from classwise.training.augment import augment_batch
 from classwise.training.cutmix import cutmix
 from classwise.training.sampling import epoch_indices
+
+T = TypeVar("T")
+_DONE = object()
 
 
 class DeviceBatches:
@@ -71,3 +81,48 @@ class DeviceBatches:
         order = self.order()
         for step in range(len(self)):
             yield self.batch(order[step * self.batch_size : (step + 1) * self.batch_size])
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Yield ``items`` in order, producing up to ``depth`` of them ahead on a background thread.
+
+    The producer is the only user of the batch source's random generators while the epoch runs,
+    and it finishes the epoch before this returns, so the generators end where the plain loop
+    leaves them (a checkpoint after the epoch saves the same state). An error in the producer is
+    raised here; leaving the loop early (an error in the step, Ctrl-C) stops the producer.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Put ``item`` in the queue unless the consumer has left; True when it was put."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised in the training thread
+            offer(exc)
+
+    worker = threading.Thread(target=produce, name="classwise-batches", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -22,7 +22,7 @@ from torch import nn
 
 from classwise.core.errors import RunError
 from classwise.core.device import predict_logits, resolve_device, to_device_images
-from classwise.training.batches import DeviceBatches
+from classwise.training.batches import DeviceBatches, prefetched
 from classwise.training.config import TrainConfig
 from classwise.training import distributed
 from classwise.training.checkpoint import (
@@ -66,11 +66,6 @@ def _bar(iterable, cfg: TrainConfig, **kwargs):
     return tqdm(iterable, mininterval=1.0, disable=None, **kwargs)
 
 
-def _note_cuda_only_options(cfg: TrainConfig, device: torch.device) -> None:
-    if device.type != "cuda" and cfg.compile:
-        log.info("train.compile applies on CUDA only: the model runs eagerly on %s.", device)
-
-
 def fit(
     train_images: np.ndarray,
     train_labels: np.ndarray,
@@ -99,7 +94,6 @@ def fit(
     device = resolve_device(cfg.device)
     if replica is not None:
         device = replica.device(device)
-    _note_cuda_only_options(cfg, device)
     if device.type == "cuda":  # every batch is 32x32, so cuDNN's per-shape autotuning pays for itself at once
         torch.backends.cudnn.benchmark = True
     random.seed(cfg.seed)
@@ -170,7 +164,8 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
-            for xb, target, yb in _bar(batches.epoch(), cfg, total=len(batches), leave=False,
+            source = prefetched(batches.epoch()) if step.path.prefetch else batches.epoch()
+            for xb, target, yb in _bar(source, cfg, total=len(batches), leave=False,
                                        desc=f"epoch {epoch + 1}/{cfg.epochs}"):
                 loss, logits = step(xb, target)
                 loss_sum += loss.detach() * len(yb)

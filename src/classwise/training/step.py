@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from classwise.core.device import Normalizer, autocast, speed_path
+from classwise.core.device import Normalizer, autocast, bf16_is_emulated, speed_path
 from classwise.models import build_model
 from classwise.training.config import TrainConfig
 from classwise.training.losses import build_criterion, describe
@@ -26,13 +26,17 @@ class TrainStep:
         """``class_counts``: training images a class (on ``device``), for the imbalance losses."""
         cuda = device.type == "cuda"
         self.device = device
-        self.path = speed_path(device, cfg.amp, cfg.channels_last)  # the same choice evaluation makes
+        self.path = speed_path(device, cfg.amp, cfg.channels_last, cfg.prefetch)  # the same choice evaluation makes
         log.info("Training on %s: %s.", device, self.path.describe())
+        if self.path.amp and bf16_is_emulated(device):
+            log.warning("amp is true on a CPU without native bf16 (AVX512-BF16/AMX): bf16 is emulated and this "
+                        "training will run about 10x slower than in float32; set amp: auto (train.amp, "
+                        "diagnose.recipe.amp) to train in float32.")
         self.model = build_model(cfg.model, num_classes, **cfg.model_options).to(device)
         if self.path.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         # The compiled wrapper runs the steps; ``model`` keeps the plain state_dict keys.
-        self.forward = torch.compile(self.model) if (cuda and cfg.compile) else self.model
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
         # On CUDA the fused SGD kernel updates all parameters in a few launches instead of
         # several per tensor; the CPU keeps the reference implementation.
         self.optimizer = torch.optim.SGD(

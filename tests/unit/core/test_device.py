@@ -35,6 +35,15 @@ def test_auto_keeps_float32_nchw_on_a_cpu_without_native_bf16(native_bf16):
     assert "float32, NCHW" in path.describe() and "without native bf16" in path.describe()
 
 
+@pytest.mark.parametrize("cores, threads, expected", [(2, 2, False), (8, 4, True), (1, 1, False)])
+def test_auto_prefetches_where_a_core_is_left_for_the_batch_thread(monkeypatch, cores, threads, expected):
+    monkeypatch.setattr(core_device.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(core_device.torch, "get_num_threads", lambda: threads)
+    assert speed_path(CPU).prefetch is expected
+    assert speed_path(torch.device("cuda")).prefetch is True
+    assert speed_path(CPU, prefetch=True).prefetch is True and speed_path(CPU, prefetch=False).prefetch is False
+
+
 def test_auto_is_on_for_cuda_whatever_the_cpu(native_bf16):
     native_bf16(False)
     path = speed_path(torch.device("cuda"))

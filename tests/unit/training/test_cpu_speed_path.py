@@ -23,7 +23,7 @@ def test_bf16_channels_last_step_runs_forward_and_backward_with_a_finite_loss(bf
     counts = torch.tensor([10, 10, 10])
     with caplog.at_level(logging.INFO, logger="classwise.training.step"):
         step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), counts)
-    assert "Training on cpu: bf16 autocast, channels-last (CPU with native bf16; auto)" in caplog.text
+    assert "Training on cpu: bf16 autocast, channels-last" in caplog.text and "(CPU with native bf16; auto)" in caplog.text
     assert step.amp and step.path.channels_last
     conv = next(m for m in step.model.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -50,8 +50,19 @@ def test_cpu_without_native_bf16_trains_in_float32_nchw(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="classwise.training.step"):
         step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]))
     _, logits = step(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
-    assert logits.dtype == torch.float32 and not step.amp
-    assert "float32, NCHW (CPU without native bf16" in caplog.text
+    assert logits.dtype == torch.float32 and not step.amp and not step.path.channels_last
+    assert "float32, NCHW" in caplog.text and "(CPU without native bf16" in caplog.text
+    assert "emulated" not in caplog.text
+
+
+def test_a_forced_bf16_on_a_cpu_without_it_runs_after_one_warning(monkeypatch, caplog):
+    monkeypatch.setattr(core_device, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level(logging.INFO, logger="classwise.training.step"):
+        step = TrainStep(_tiny(amp=True), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "about 10x slower" in warnings[0].getMessage()
+    loss, logits = step(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
+    assert step.amp and logits.dtype == torch.bfloat16 and torch.isfinite(loss)
 
 
 @pytest.mark.parametrize("value", ["auto", True, False])

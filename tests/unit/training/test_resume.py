@@ -26,7 +26,8 @@ def _cfg(tmp_path, **kw):
     # Every random stream the loop has: oversampling, heavy augmentation, CutMix, dropout-free SE net.
     base = dict(model="preact_se_wrn_28_10", model_options={"depth": 10, "widen": 1, "width": 4}, epochs=4,
                 batch_size=16, lr=0.05, milestones=[2], label_smoothing=0.1, oversample=True, cutmix_p=0.5,
-                augment="seed_heavy", device="cpu", progress=False, checkpoint_dir=str(tmp_path / "ckpt"))
+                augment="seed_heavy", device="cpu", progress=False, checkpoint_dir=str(tmp_path / "ckpt"),
+                prefetch=True)  # resume stays exact with the next batch prepared on the batch thread
     return TrainConfig(**{**base, **kw})
 
 
