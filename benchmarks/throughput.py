@@ -9,7 +9,7 @@ torch, torchvision and numpy, so it runs on a bare GPU machine.
 
 * ours: the training core's step (classwise.training.TrainStep): the whole train
   set on the device as uint8, batched on-device crop/flip and CutMix, bf16 autocast
-  and channels_last where ``inference.speed_path`` picks them (CUDA, CPUs with
+  and channels_last where ``core.device.speed_path`` picks them (CUDA, CPUs with
   native bf16), optionally torch.compile.
 * usual fp32 / usual amp+cl: a torch DataLoader over PIL images with per-image
   torchvision transforms (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize),

@@ -6,7 +6,7 @@ out, as conf/base splits), and report wall time, training images/s, val and test
 the best-by-val epoch, and the time at which val top-1 first reached ``--target``.
 
 * ours: ``classwise.training.fit`` (device-resident uint8 set, batched on-device crop + flip,
-  bf16 autocast and channels-last where ``inference.speed_path`` picks them).
+  bf16 autocast and channels-last where ``core.device.speed_path`` picks them).
 * reference: a DataLoader over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip,
   workers = cores, pinned and persistent workers, the same AMP and channels-last choice.
 

@@ -21,7 +21,7 @@ class EvaluateConfig:
     misclassified_images: int = 24  # images in the misclassified grid
     batch_size: int = 1024  # images per forward pass
     device: str = "auto"  # auto, cpu, cuda, ...
-    amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (inference.speed_path)
+    amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (core.device.speed_path)
     channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
     group_thresholds: list[int] | None = None  # [a, b]: tail under a train images, head over b; None = terciles
     logit_adjust_tau: float = 0.0  # post-hoc logit adjustment (0 = off); when on, adjusted_* metrics too
