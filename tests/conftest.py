@@ -45,16 +45,13 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(autouse=True)
 def _every_pipeline_registered():
     """A Kedro session run in this process leaves Kedro's registry filtered to the pipelines it ran
-    (``pipelines.set_requested``) and kedro-mlflow's hook holding its run id; each test starts with
-    every pipeline visible and ends with both put back."""
+    (``pipelines.set_requested``); each test starts and ends with all of them visible again. (MLflow's
+    and kedro-mlflow's state is put back by tests.support.sessions.mlflow_state_restored.)"""
     from kedro.framework.project import pipelines
-
-    from kedro_mlflow.framework.hooks.mlflow_hook import mlflow_hook
 
     pipelines.set_requested(None)
     yield
     pipelines.set_requested(None)
-    mlflow_hook.run_id = None  # kedro-mlflow's one hook object keeps the last session's run id
 
 
 def make_images(counts: list[int], size: int = 32, seed: int = 0) -> LabelledImages:
