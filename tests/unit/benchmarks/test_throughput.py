@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.conftest import PROJECT_ROOT, load_script
+from classwise.core.device import speed_path
 from classwise.models import build_model
 
 THROUGHPUT_PATH = PROJECT_ROOT / "benchmarks" / "throughput.py"
@@ -39,7 +40,10 @@ def test_benchmark_smoke_writes_both_loops(tmp_path, capsys):
         "--device", "cpu", "--out", str(out),
     ])
     report = json.loads(out.read_text())
-    assert [r["name"] for r in report["results"]] == ["ours", "usual fp32"]  # no strong row: this CPU path is fp32
+    # The reference's bf16 + channels-last row only where the device has them (a CPU with native bf16).
+    strong = speed_path(torch.device("cpu"))
+    expected = ["ours", "usual fp32"] + (["usual amp+cl"] if strong.amp or strong.channels_last else [])
+    assert [r["name"] for r in report["results"]] == expected
     for r in report["results"]:
         assert r["images_per_s"] > 0 and len(r["window_images_per_s"]) == 2 and r["step_flops"] > 0
     assert report["speedup"] == pytest.approx(report["results"][0]["images_per_s"] / report["results"][1]["images_per_s"])
