@@ -75,4 +75,11 @@ def local_ladder(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The tiny ladder run by the local executor, once: the runner's tests and the Ray comparison read it."""
     project = copy_project(tmp_path_factory.mktemp("ablation") / "project")
     (project / "conf" / "local" / "parameters_ablation.yml").write_text(TINY_LADDER)
+    # The user's own trained model, which the ladder must leave as it is (each step keeps its own).
+    (project / USERS_MODEL).parent.mkdir(parents=True, exist_ok=True)
+    (project / USERS_MODEL).write_bytes(USERS_MODEL_BYTES)
     return project, run_ladder_command(project)
+
+
+USERS_MODEL = Path("data") / "06_models" / "model.pt"
+USERS_MODEL_BYTES = b"the model of the user's last kedro run"

@@ -55,9 +55,9 @@ def test_kedro_run_train_end_to_end_tracked_in_mlflow(trained_project):
     assert not [v for v in run.data.tags.values() if " object at 0x" in v]
     assert run.data.params["train.epochs"] == "2" and run.data.params["data.source"] == "digits"
     assert run.data.params["train.model_options.width"] == "8"
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "curves/val_accuracy")]
     assert steps == [1, 2]
-    assert run.data.metrics["final.test_top1"] == pytest.approx(metrics["test"]["top1"])
+    assert run.data.metrics["final/test_top1"] == pytest.approx(metrics["test"]["top1"])
     artifacts = {a.path for d in ("reports", "figures", "model") for a in client.list_artifacts(run.info.run_id, d)}
     assert {"reports/per_class_report.csv", "reports/metrics.json", "figures/class_distribution.png",
             "model/model.pt"} <= artifacts

@@ -30,7 +30,17 @@ from kedro.framework.startup import bootstrap_project
 from classwise.ablation.executors.local import run_step
 from classwise.ablation.executors.ray import ray_connection, run_steps_on_ray, tracking_server, tracking_uri_for_sessions
 from classwise.ablation.ladder import AblationConfig, Step, apply_overrides, expand_steps, parse_ablation, step_params
-from classwise.ablation.step import FAILED, FINISHED, end_runs_above, one_line, quiet_reuse_warnings, step_session
+from classwise.ablation.per_class import ablation_page
+from classwise.ablation.step import (
+    FAILED,
+    FINISHED,
+    STEP_FOLDER,
+    end_runs_above,
+    one_line,
+    quiet_reuse_warnings,
+    step_input_files,
+    step_session,
+)
 from classwise.ablation.summary import StepOutcome, summary_markdown, summary_plot, summary_table
 from classwise.core.errors import ConfigError, RunError
 from classwise.framework.interrupts import ENDED_TAG, KILLED, RunInterrupted
@@ -181,9 +191,11 @@ def _run_ladder(
             end_runs_above(parent.info.run_id, FINISHED)
             # Each outcome is kept as its step ends, so that an interruption loses none of them.
             if ray is None:
+                files = step_input_files(context, cfg.step_pipeline, cfg.step_from_nodes)
                 for step, params, overrides in zip(steps, plan.step_params, plan.step_overrides):
+                    folder = project_path / STEP_FOLDER / ablation_id / step.name
                     result.outcomes.append(run_step(step, params, overrides, cfg, project_path, env, tags,
-                                                    parent.info.run_id))
+                                                    parent.info.run_id, files, folder))
             else:
                 run_steps_on_ray(ray, context, steps, plan.step_params, plan.step_overrides, cfg, project_path, env,
                                  tags, parent.info.run_id, ablation_id, result.outcomes)
@@ -196,7 +208,7 @@ def _run_ladder(
         raise
     failed = [o.step for o in result.outcomes if o.status != FINISHED]
     mlflow.set_tag("ablation.failed_steps", ", ".join(failed) or "none")
-    mlflow.log_metrics({"ablation.steps_finished": len(steps) - len(failed), "ablation.steps_failed": len(failed)})
+    mlflow.log_metrics({"ablation/steps_finished": len(steps) - len(failed), "ablation/steps_failed": len(failed)})
     end_runs_above(None, FINISHED if result.ok else FAILED)
     if failed:
         log.error("Ablation '%s': %d of %d steps FAILED: %s.", ablation_id, len(failed), len(steps), ", ".join(failed))
@@ -245,5 +257,8 @@ def _write_summary(context: KedroContext, result: LadderResult) -> pd.DataFrame:
         catalog.save("ablation_summary_plot", figure)
     finally:
         plt.close(figure)
+    catalog.save("ablation_report", ablation_page(title, markdown, result.outcomes, table))
+    mlflow.set_tag("mlflow.note.content", markdown)  # the parent run's description: the ladder table
     log.info("Ablation summary:\n%s", markdown)
+    log.info("Per class, step by step: data/08_reporting/ablation/ablation_report.html (also on the parent run).")
     return table

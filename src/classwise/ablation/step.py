@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,16 @@ from kedro.framework.context import KedroContext
 from kedro.framework.session import KedroSession
 
 from classwise.ablation.ladder import AblationConfig, Step, nest
+from classwise.core.errors import ConfigError
 from classwise.ablation.summary import StepOutcome
 
 log = logging.getLogger(__name__)
 
 FINISHED, FAILED = "FINISHED", "FAILED"
+# Every step runs in a folder of its own, <ablation id>/<step>/ under this, whichever executor runs it: its
+# model, checkpoints and reports stay there, and the project's own data/06_models/model.pt is never replaced.
+STEP_FOLDER = Path("data") / "07_model_output" / "ablation_steps"
+OPTIONAL = "classwise.framework.datasets.OptionalDataset"
 
 
 class ResolvedParamsSession(KedroSession):
@@ -57,6 +63,47 @@ def step_session(
     session = ResolvedParamsSession.create(project_path=project_path, env=env, runtime_params=nest(overrides) or None)
     session.resolved_params = params
     return session
+
+
+def step_input_files(context: Any, pipeline_name: str, from_nodes: Sequence[str]) -> dict[str, bytes]:
+    """The files of the datasets a step reads from the data stages, by path under the project root."""
+    from kedro.framework.project import find_pipelines, pipelines
+
+    # Kedro 1.7 finds only the pipelines the last session ran (here: the data stages) unless told otherwise.
+    requested = getattr(pipelines, "_requested_pipelines", None)
+    pipelines._requested_pipelines = [pipeline_name]
+    try:
+        pipeline = find_pipelines(raise_errors=True)[pipeline_name]
+    finally:
+        pipelines._requested_pipelines = requested
+    names = sorted(n for n in pipeline.from_nodes(*from_nodes).inputs()
+                   if not n.startswith("params:") and n != "parameters")
+    catalog_conf = context.config_loader["catalog"]
+    files: dict[str, bytes] = {}
+    for name in names:
+        entry = catalog_conf.get(name) or {}
+        filepath = entry.get("filepath") or (entry.get("dataset") or {}).get("filepath")
+        if not filepath or entry.get("versioned"):
+            raise ConfigError(f"Catalog entry '{name}' is read by every ablation step but is not one plain file; "
+                              f"give it a filepath (unversioned) in conf/base/catalog.yml, so that each step can get "
+                              f"a copy in its own folder.")
+        path = Path(filepath) if Path(filepath).is_absolute() else Path(context.project_path) / filepath
+        if entry.get("type") == OPTIONAL and not path.is_file():
+            continue  # an optional input (the last diagnosis, for report.html) that has not been written
+        files[str(Path(filepath))] = path.read_bytes()
+    return files
+
+
+def step_folder(project_path: Path, step_dir: Path, files: Mapping[str, bytes]) -> Path:
+    """A project root for one step: the project's conf and pyproject, the shipped data files, nothing else."""
+    step_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(project_path / "pyproject.toml", step_dir)
+    shutil.copytree(project_path / "conf", step_dir / "conf", dirs_exist_ok=True)
+    for relative, blob in files.items():
+        target = step_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+    return step_dir
 
 
 @contextlib.contextmanager
@@ -94,7 +141,7 @@ def step_tags(step: Step, tags: dict[str, str]) -> dict[str, str]:
 def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any], cfg: AblationConfig,
                  project_path: Path, env: str | None, run_id: str) -> StepOutcome:
     """One step's Kedro session in ``project_path``, inside its active MLflow run ``run_id``."""
-    metrics = f1_size = None
+    metrics = f1_size = per_class = None
     status, error = FINISHED, ""
     start = time.perf_counter()
     session = None
@@ -104,6 +151,7 @@ def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any
         catalog = session.context.catalog  # type: ignore[union-attr]
         metrics = catalog.load("metrics")
         f1_size = catalog.load("f1_size_correlation")
+        per_class = catalog.load("per_class_report")
     except Exception as exc:  # a failing step must not stop the ladder
         status, error = FAILED, one_line(exc)
         log.exception("Ablation step '%s' FAILED: %s", step.name, error)
@@ -111,19 +159,16 @@ def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any
         wall = time.perf_counter() - start
         if session is not None:
             session.close()
-    return StepOutcome(step.name, step.changes, status, wall, run_id, metrics, f1_size, error)
+    return StepOutcome(step.name, step.changes, status, wall, run_id, metrics, f1_size, error, per_class)
 
 
 def record_step(outcome: StepOutcome) -> StepOutcome:
-    """Log a step's wall time, F1-vs-size numbers and status on its run, and end it with that status."""
-    run_id, status, f1_size, error = outcome.run_id, outcome.status, outcome.f1_size, outcome.error
+    """Log a step's wall time and status on its run, and end it with that status."""
+    run_id, status, error = outcome.run_id, outcome.status, outcome.error
     # The client writes to the step's run by id, whichever run the fluent API has active.
     client = mlflow.MlflowClient()
-    client.log_metric(run_id, "ablation.wall_seconds", round(outcome.wall_seconds, 1))
-    if f1_size is not None:
-        if f1_size.get("pearson_r") is not None:
-            client.log_metric(run_id, "f1_size.pearson_r", float(f1_size["pearson_r"]))
-        client.log_metric(run_id, "f1_size.classes_under_threshold", len(f1_size.get("classes_below_threshold", [])))
+    # After the curves in the run's charts (its F1-vs-size numbers are the evaluate stage's final/ ones).
+    client.log_metric(run_id, "step/wall_seconds", round(outcome.wall_seconds, 1))
     client.set_tag(run_id, "ablation.status", status)
     if error:
         client.set_tag(run_id, "ablation.error", error[:5000])

@@ -32,6 +32,7 @@ class StepOutcome:
     metrics: dict[str, Any] | None = None  # the step's metrics.json (None when it failed)
     f1_size: dict[str, Any] | None = None  # the step's f1_size_correlation.json
     error: str = ""  # why it failed, one line
+    per_class: pd.DataFrame | None = None  # the step's per_class_report.csv (None when it failed)
 
 
 def _get(d: dict | None, *keys: str) -> float:

@@ -6,6 +6,8 @@ legible: ticks carry every name in a small font, never a thinned subset.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -285,9 +287,12 @@ def misclassified_figure(
 
 
 def predictions_figure(images: np.ndarray, files: list[str], classes: list[str], probabilities: np.ndarray,
-                       total: int, ncols: int = 6) -> plt.Figure:
-    """A contact sheet of new images, each with its file name and top class; ``total`` images were predicted."""
+                       total: int, ncols: int = 6, model: str | None = None) -> plt.Figure:
+    """A contact sheet of new images, each with its file name and top class; ``total`` images were predicted
+    by ``model`` (named under the title)."""
     titles = [f"{_short(file, 30)}\n{_short(name, 26)} ({p:.0%})" for file, name, p in zip(files, classes, probabilities)]
     shown = f"first {len(images)} of {total}" if len(images) < total else f"{total}"
-    return image_grid_figure(images, titles, f"Predictions for new images ({shown})", "No image could be predicted.",
-                             ncols)
+    title = f"Predictions for new images ({shown})"
+    if model:
+        title += "\nby " + textwrap.fill(model, 110, subsequent_indent="   ")
+    return image_grid_figure(images, titles, title, "No image could be predicted.", ncols)

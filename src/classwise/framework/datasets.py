@@ -113,3 +113,93 @@ class TorchModelDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class OptionalDataset(AbstractDataset[Any, None]):
+    """Read-only: what the wrapped dataset holds, or None when it has not been written.
+
+    For a page that shows a diagnosis when one exists: the evaluate pipeline reads the saved
+    diagnosis through this, so it neither requires one nor runs the diagnose pipeline.
+    """
+
+    def __init__(self, dataset: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        from kedro.io.core import parse_dataset_definition
+
+        dataset_class, kwargs = parse_dataset_definition(dict(dataset))
+        self._dataset = dataset_class(**kwargs)
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        return self._dataset.load() if self._dataset.exists() else None
+
+    def save(self, data: None) -> None:
+        raise DatasetError("An optional input is read-only; write the dataset it wraps instead.")
+
+    def _exists(self) -> bool:
+        return True  # absent is a valid state: load gives None
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset._describe()}
+
+
+class HtmlPageDataset(AbstractDataset[str, str]):
+    """One self-contained HTML page (UTF-8), written in one rename."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    def load(self) -> str:
+        return Path(self._filepath).read_text(encoding="utf-8")
+
+    def save(self, data: str) -> None:
+        with atomic_write(self._filepath) as f:
+            f.write(data.encode("utf-8"))
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class MlflowMetricsDataset(AbstractDataset[dict, dict]):
+    """Single values logged as ``<prefix><name>`` to the active MLflow run, in one batch a thousand.
+
+    kedro-mlflow's metrics dataset always joins prefix and name with a dot and logs one call a
+    value; MLflow's run page groups charts by the part of a name before the first slash and puts
+    those groups in alphabetical order before the unprefixed ones, so the names here carry their
+    section (``curves/`` first, then ``data/``, ``final/``, ``per_class/``, ...), and the 546
+    per-class values of a 91-class run go in one request instead of 546. Values come as the
+    nodes give them: ``{name: {"value": v, "step": s}}`` (framework.tracking.as_logged_metrics).
+    Without an active run (tracking off for the pipeline) nothing is logged. Write-only.
+    """
+
+    def __init__(self, prefix: str = "", metadata: dict[str, Any] | None = None) -> None:
+        self._prefix = prefix
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        raise DatasetError("MLflow metrics are write-only here; read them in the MLflow UI or with MlflowClient.")
+
+    def save(self, data: dict) -> None:
+        import time
+
+        import mlflow
+        from mlflow.entities import Metric
+
+        run = mlflow.active_run()
+        if run is None:
+            return
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(f"{self._prefix}{name}", float(v["value"]), stamp, int(v.get("step", 0)))
+                   for name, v in data.items()]
+        client = mlflow.MlflowClient()
+        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a batch
+            client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
+
+    def _exists(self) -> bool:
+        return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"prefix": self._prefix}

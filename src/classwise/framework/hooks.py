@@ -24,6 +24,18 @@ from classwise.framework.run_summary import run_summary
 log = logging.getLogger(__name__)
 
 
+EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow 3 picks the UI (GenAI or model training) by this tag
+
+
+def show_as_model_training(experiment_id: str) -> None:
+    """Tag an experiment made before conf/base/mlflow.yml set its kind, so its runs open in the model-training view."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    if EXPERIMENT_KIND not in client.get_experiment(experiment_id).tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, "custom_model_development")
+
+
 class ClasswiseHooks:
     def __init__(self) -> None:
         self._params: dict[str, Any] = {}
@@ -45,6 +57,7 @@ class ClasswiseHooks:
         self._run_id, self._summarise = None, True
         if run is None:
             return
+        show_as_model_training(run.info.experiment_id)
         names = run_params.get("pipeline_names") or ["__default__"]
         default_name = "+".join(names)
         run = mlflow.get_run(run.info.run_id)

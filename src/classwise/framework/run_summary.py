@@ -39,6 +39,20 @@ def _load(catalog, name: str, produced: set[str]) -> Any:
         return None
 
 
+def weakest_lines(report, subset: str, n: int = 3) -> list[str]:
+    """The ``n`` classes with the lowest F1 on ``subset``: F1, train images and the class most taken for."""
+    rows = report[report["subset"] == subset].sort_values(["f1", "recall", "class"], kind="stable").head(n)
+    if rows.empty:
+        return []
+    out = [f"weakest {len(rows)} ({subset} F1, train images, most often taken for):"]
+    for row in rows.to_dict("records"):
+        partner = row.get("confused_with") or ""
+        rate = row.get("confused_rate") or 0.0
+        taken = f"{partner} ({rate:.0%} of its {subset} images)" if partner else "no other class"
+        out.append(f"  {row['class']:<16} F1 {row['f1']:.2f}   {int(row['train_count']):>5} train   {taken}")
+    return out
+
+
 def _run_link(run_id: str, tracking_uri: str | None) -> tuple[str, str]:
     """The run id line and the UI address of the run (for the default local UI when the store is SQLite)."""
     try:
@@ -49,7 +63,8 @@ def _run_link(run_id: str, tracking_uri: str | None) -> tuple[str, str]:
         experiment_id = "0"
     remote = tracking_uri and tracking_uri.startswith(("http://", "https://"))
     base = tracking_uri.rstrip("/") if remote else "http://127.0.0.1:5000"
-    return run_id, f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    # MLflow 3.17 opens a link in its GenAI view unless the link asks for the model-training one.
+    return run_id, f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def run_summary(catalog, pipeline, params: dict[str, Any], run_id: str | None,
@@ -66,11 +81,15 @@ def run_summary(catalog, pipeline, params: dict[str, Any], run_id: str | None,
                 m = metrics[subset]
                 lines.append(f"{subset:<5} top-1 {_fmt(m.get('top1'))}   macro-F1 {_fmt(m.get('macro_f1'))}   "
                              f"top-5 {_fmt(m.get('top5'))}   ({m.get('n_images', '?')} images)")
+    low: list = []
     if correlation:
         low = correlation.get("classes_below_threshold") or []
         names = ", ".join(f"{c['class']} ({c['f1']:.2f})" for c in low[:8]) + (" ..." if len(low) > 8 else "")
         lines.append(f"classes under F1 {correlation.get('f1_threshold', 0.5):.2f} ({correlation.get('subset')}): "
                      f"{len(low)}{': ' + names if low else ''}")
+        report = _load(catalog, "per_class_report", produced)
+        if report is not None:
+            lines.extend(weakest_lines(report, correlation.get("subset", "val")))
         interval = ""
         if correlation.get("pearson_r_ci_low") is not None:
             interval = f" (95% CI {_fmt(correlation['pearson_r_ci_low'], 2)} to " \
@@ -85,7 +104,10 @@ def run_summary(catalog, pipeline, params: dict[str, Any], run_id: str | None,
     if not lines:
         return None
     folder = "data/08_reporting/" if metrics or correlation else "data/03_primary/"
-    lines.append(f"reports: {folder}")
+    lines.append(f"reports: {folder}" + (" (report.html: one page for all of it)" if "report_page" in produced else ""))
+    if low and "class_diagnosis" not in produced:
+        lines.append(f"next: `kedro run --pipelines=diagnose` tests why the {len(low)} weak "
+                     f"class{'es are' if len(low) > 1 else ' is'} weak (too few images, look-alikes, label errors)")
     markdown_lines = list(lines)
     if run_id:
         run_id, url = _run_link(run_id, tracking_uri)
@@ -94,5 +116,6 @@ def run_summary(catalog, pipeline, params: dict[str, Any], run_id: str | None,
     model = params.get("train", {}).get("model") if metrics else None
     title = "Classwise: run finished" + (f" ({model})" if model else "")
     console = "\n".join([RULE, title, *("  " + line for line in lines), RULE])
-    markdown = "\n".join(f"- {line}" for line in markdown_lines)
+    # An indented line (a weakest class) is an item under the line before it.
+    markdown = "\n".join(f"  - {line.strip()}" if line.startswith("  ") else f"- {line}" for line in markdown_lines)
     return RunSummary(console=console, markdown=markdown)

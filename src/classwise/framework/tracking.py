@@ -9,12 +9,16 @@ import mlflow
 from mlflow.entities import Metric
 
 
-def log_epoch(row: dict[str, float], prefix: str = "") -> None:
+CURVES = "curves/"  # MLflow's run page shows its chart sections in alphabetical order: the curves first
+
+
+def log_epoch(row: dict[str, float], prefix: str = CURVES) -> None:
     """Log one training-history row as metrics with step = epoch, live, if a run is open.
 
     kedro-mlflow opens the run before the pipeline starts; logging each epoch as it
     ends lets the MLflow UI draw the curves while a long training runs. ``prefix``
-    keeps several models' curves apart in one run (``diagnose.fold1.``).
+    puts them in the first chart section (``curves/train_loss``) and keeps several
+    models' curves apart in one run (``curves/fold1.``).
     """
     if mlflow.active_run() is None:
         return
@@ -35,7 +39,8 @@ def epoch_logger() -> Callable[[dict[str, float]], None]:
 
     def log(row: dict[str, float]) -> None:
         stamp, epoch = int(time.time() * 1000), int(row["epoch"])
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, epoch) for k, v in row.items() if k != "epoch"])
+        client.log_batch(run_id, metrics=[Metric(f"{CURVES}{k}", float(v), stamp, epoch)
+                                          for k, v in row.items() if k != "epoch"])
 
     return log
 

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from classwise.serving.predictor import Predictor
+from classwise.training.lineage import model_fingerprint
 from classwise.serving.pyfunc import IMAGE_COLUMN, SIGNATURE
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,17 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def registered_version(name: str, fingerprint: str) -> str | None:
+    """The version of registered model ``name`` that holds a model with this fingerprint, if any."""
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except mlflow.exceptions.MlflowException:  # no such registered model yet
+        return None
+    same = [v.version for v in versions if v.tags.get("model_fingerprint") == fingerprint]
+    return str(max(same, key=int)) if same else None
+
+
 def log_classwise_model(
     model: dict,
     predictor: Predictor,
@@ -67,6 +79,12 @@ def log_classwise_model(
     Returns what a user needs to find the model again (URI, version, run, seconds taken).
     """
     started = time.perf_counter()
+    fingerprint = model_fingerprint(model)
+    config = model["config"]
+    same = registered_version(registered_model_name, fingerprint) if registered_model_name else None
+    if same is not None:
+        log.info("The model is unchanged (fingerprint %s): models:/%s/%s already holds it, so no new version is "
+                 "registered; this run logs its own copy.", fingerprint, registered_model_name, same)
     with tempfile.TemporaryDirectory() as tmp:
         weights, meta = Path(tmp, "model.pt"), Path(tmp, "meta.json")
         torch.save({"config": model["config"], "state_dict": model["state_dict"]}, weights)
@@ -83,24 +101,32 @@ def log_classwise_model(
                 signature=SIGNATURE,
                 input_example=pd.DataFrame({IMAGE_COLUMN: [example]}),
                 pip_requirements=pip_requirements(),
-                registered_model_name=registered_model_name,
+                registered_model_name=registered_model_name if same is None else None,
             )
         if chatter.getvalue().strip():
             log.debug("MLflow, while logging the model: %s", chatter.getvalue().strip())
-    version_number = info.registered_model_version
-    if registered_model_name and version_number is not None and version_tags:
+    version_number = info.registered_model_version if same is None else same
+    if registered_model_name and version_number is not None and same is None:
+        lineage_tags = {"model_fingerprint": fingerprint, "network": config.get("name"),
+                        "trained_at": config.get("trained_at"),
+                        "dataset_fingerprint": config.get("dataset_fingerprint"),
+                        "split_fingerprint": config.get("split_fingerprint")}
         client = mlflow.MlflowClient()
-        for key, value in version_tags.items():
-            client.set_model_version_tag(registered_model_name, str(version_number), key, str(value))
+        for key, value in {**(version_tags or {}), **lineage_tags}.items():
+            if value is not None:
+                client.set_model_version_tag(registered_model_name, str(version_number), key, str(value))
     seconds = time.perf_counter() - started
     registered_uri = f"models:/{registered_model_name}/{version_number}" if version_number is not None else None
-    log.info("Logged the MLflow Model %s in %.1f s%s.", info.model_uri, seconds,
-             f", registered as {registered_uri}" if registered_uri else "")
+    where = "" if registered_uri is None else (f", registered as {registered_uri}" if same is None
+                                               else f", the same weights as {registered_uri}")
+    log.info("Logged the MLflow Model %s in %.1f s%s.", info.model_uri, seconds, where)
     return {
         "model_uri": info.model_uri,
         "registered_model_uri": registered_uri,
         "registered_model_name": registered_model_name if version_number is not None else None,
         "version": int(version_number) if version_number is not None else None,
         "run_id": info.run_id,
+        "model_fingerprint": fingerprint,
+        "newly_registered": same is None and version_number is not None,
         "seconds": round(seconds, 2),
     }

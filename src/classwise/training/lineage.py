@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from classwise.core.errors import ModelError
 from classwise.data.sources.base import LabelledImages
@@ -30,6 +31,27 @@ def dataset_fingerprint(data: LabelledImages) -> str:
     """A short hash of every pixel, label, class name and id."""
     return fingerprint({}, data.images, np.asarray(data.labels, dtype=np.int64),
                        np.asarray(data.class_names, dtype=str), np.asarray(data.ids, dtype=str))
+
+
+def model_fingerprint(model: Mapping[str, Any]) -> str:
+    """A short hash of a saved model's weights and config (not when it was trained): equal for a rerun that
+    trained the same weights, so an unchanged model is not registered again."""
+    config = {k: v for k, v in model["config"].items() if k != "trained_at"}
+    state = model["state_dict"]
+    # As bytes, so any dtype (bf16 included) hashes the same way.
+    return fingerprint(config, *(state[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+                                 for k in sorted(state)))
+
+
+def describe_model(model: Mapping[str, Any], where: str, registered: str | None = None) -> str:
+    """One line naming a model: where it came from, its network, when it was trained, its fingerprint."""
+    config = model["config"]
+    trained = config.get("trained_at", "at an unrecorded time")
+    parts = [f"{where}", f"{config.get('name', '?')} best epoch {config.get('best_epoch', '?')}",
+             f"trained {trained}", f"fingerprint {model_fingerprint(model)}"]
+    if registered:
+        parts.append(f"registered as {registered}")
+    return ", ".join(parts)
 
 
 def split_fingerprint(split: pd.DataFrame) -> str:

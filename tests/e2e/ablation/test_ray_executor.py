@@ -44,7 +44,7 @@ def test_ray_steps_nest_under_one_parent_with_the_right_statuses(both):
     assert "WRN depth must be 6n + 4" in children["broken"].data.tags["ablation.error"]
     baseline = children["baseline"]
     assert baseline.data.params["train.model_options.width"] == "4"
-    assert [m.step for m in client.get_metric_history(baseline.info.run_id, "val_accuracy")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(baseline.info.run_id, "curves/val_accuracy")] == [1, 2]
     assert "reports/metrics.json" in {a.path for a in client.list_artifacts(baseline.info.run_id, "reports")}
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "ablation")} >= {"ablation/ablation_summary.csv"}
 

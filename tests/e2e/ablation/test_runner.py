@@ -15,10 +15,12 @@ import urllib.request
 import mlflow
 import pandas as pd
 import pytest
+import torch
 
 from classwise.ablation.executors.ray import tracking_server
 from tests.conftest import copy_project
-from tests.e2e.conftest import LADDER_STEPS, TINY_LADDER
+from classwise.ablation.step import STEP_FOLDER
+from tests.e2e.conftest import LADDER_STEPS, TINY_LADDER, USERS_MODEL, USERS_MODEL_BYTES
 
 STEPS = LADDER_STEPS
 
@@ -69,9 +71,9 @@ def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
         assert params["train.model"] == "preact_resnet18" and params["train.weight_decay"] == decay
         assert params["train.model_options.width"] == "4" and params["train.epochs"] == "2"
         assert "data.source" not in params  # the shared data stages ran once, in the parent run
-        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        history = client.get_metric_history(run.info.run_id, "curves/val_accuracy")
         assert [m.step for m in history] == [1, 2]
-        assert {"final.val_top1", "final.test_macro_f1", "ablation.wall_seconds"} <= set(run.data.metrics)
+        assert {"final/val_top1", "final/test_macro_f1", "step/wall_seconds"} <= set(run.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
         assert {"reports/metrics.json", "reports/per_class_report.csv"} <= artifacts
     assert children["broken"].data.params["train.model"] == "wrn"
@@ -82,11 +84,31 @@ def test_each_step_carries_its_parameters_metric_history_and_reports(ladder):
     assert parent.data.params["data.source"] == "digits"
 
 
+def test_the_users_model_stays_byte_identical_and_each_step_keeps_its_own(ladder):
+    project, _, _, _, runs = ladder
+    parent, children = _parent_and_children(runs)
+    assert (project / USERS_MODEL).read_bytes() == USERS_MODEL_BYTES
+    steps = project / STEP_FOLDER / parent.data.tags["ablation"]
+    for name in STEPS:
+        model = steps / name / USERS_MODEL
+        if name == "broken":
+            assert not model.exists()
+            continue
+        config = torch.load(model, weights_only=True)["config"]
+        assert config["options"] == ({"depth": 10, "growth": 4} if name == "densenet" else {"width": 4}), name
+        assert (steps / name / "data" / "08_reporting" / "report.html").is_file()
+
+
 def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     project, _, client, _, runs = ladder
     parent, children = _parent_and_children(runs)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "ablation")}
-    assert artifacts == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png"}
+    assert artifacts == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png",
+                         "ablation/ablation_report.html"}
+    assert "| baseline |" in parent.data.tags["mlflow.note.content"]  # the ladder table is the run's description
+    page = (project / "data/08_reporting/ablation/ablation_report.html").read_text()
+    assert 'id="heatmap"' in page and "<b>densenet</b> against broken" not in page  # a failed step has no column
+    assert "<b>weight_decay_1e-3</b> against weight_decay_5e-4" in page
     table = pd.read_csv(project / "data/08_reporting/ablation/ablation_summary.csv")
     assert table["step"].tolist() == STEPS
     assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED", "FINISHED"]
@@ -94,7 +116,7 @@ def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     assert finished[["train_accuracy", "val_accuracy", "test_accuracy", "val_macro_f1"]].notna().all().all()
     assert table.loc[1, ["val_accuracy", "test_accuracy"]].isna().all()
     baseline = children["baseline"]
-    assert table.loc[0, "val_accuracy"] == pytest.approx(baseline.data.metrics["final.val_top1"])
+    assert table.loc[0, "val_accuracy"] == pytest.approx(baseline.data.metrics["final/val_top1"])
     assert table.loc[0, "run_id"] == baseline.info.run_id
     markdown = (project / "data/08_reporting/ablation/ablation_summary.md").read_text()
     assert all(f"| {step} |" in markdown for step in STEPS)
@@ -129,7 +151,7 @@ def test_mlflow_server_lists_the_ladder_the_way_the_ui_reads_it(ladder):
         params = {p["key"]: p["value"] for p in by_name["weight_decay_1e-3"]["data"]["params"]}
         assert params["train.weight_decay"] == "0.001"
         metrics = {m["key"] for m in by_name["baseline"]["data"]["metrics"]}
-        assert {"val_accuracy", "final.test_top1"} <= metrics
+        assert {"curves/val_accuracy", "final/test_top1"} <= metrics
 
 
 def test_a_step_with_a_refused_parameter_stops_the_ladder_before_any_run(tmp_path, monkeypatch):

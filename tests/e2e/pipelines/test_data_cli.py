@@ -24,6 +24,6 @@ def test_kedro_run_data_on_a_users_folder_tracked_in_mlflow(project_copy, tmp_pa
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project_copy / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("classwise").experiment_id])[0]
     assert run.data.params["data.source"] == "image_folder"
-    assert run.data.metrics["counts/data.rejected_files"] == 1 and run.data.metrics["counts/split.test_images"] == 6
+    assert run.data.metrics["data/rejected_files"] == 1 and run.data.metrics["split/test_images"] == 6
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "data")}
     assert {"data/rejected_images.csv", "data/duplicate_images.csv"} <= artifacts

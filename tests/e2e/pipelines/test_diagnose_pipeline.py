@@ -33,8 +33,8 @@ def test_kedro_run_diagnose_on_the_saved_data_writes_every_report(trained_copy):
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
     assert [r.info.status for r in runs] == ["FINISHED"]
     metrics = runs[0].data.metrics
-    assert metrics["diagnose.label_issues"] == len(issues)
-    assert "diagnose.oof_macro_f1" in metrics and "diagnose.fold2.val_accuracy" in metrics
-    assert "diagnose.noise_precision" not in metrics  # the digits have no flipped labels
+    assert metrics["diagnose/label_issues"] == len(issues)
+    assert "diagnose/oof_macro_f1" in metrics and "curves/fold2.val_accuracy" in metrics
+    assert "diagnose/noise_precision" not in metrics  # the digits have no flipped labels
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "diagnose")}
     assert {"diagnose/label_issues.csv", "diagnose/class_diagnosis.png"} <= artifacts

@@ -39,4 +39,4 @@ def test_two_process_kedro_run_checkpoints_and_resumes_after_a_kill(project_copy
     finished = runs[-1]
     assert finished.data.params["train.nproc_per_node"] == "2"
     # Epoch rows came from rank 0 through the launching process, once each (epoch 1 replayed from the checkpoint).
-    assert [m.step for m in client.get_metric_history(finished.info.run_id, "val_accuracy")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(finished.info.run_id, "curves/val_accuracy")] == [1, 2]

@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from classwise.framework.datasets import OptionalDataset
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.data.nodes import (
     LABEL_NOISE_COLUMNS,
@@ -29,7 +30,8 @@ def noisy_run():
                             noise_rate=NOISE_RATE)
     data = source.data
     split = split_dataset(data, {"val_per_class": 10, "test_per_class": 10})
-    kept = ["label_issues", "class_diagnosis", "diagnose_metrics", "oof_predictions", "oof_f1_size_correlation"]
+    kept = ["label_issues", "class_diagnosis", "diagnose_metrics", "oof_predictions", "oof_f1_size_correlation",
+            "report_page"]
     catalog = DataCatalog({
         "dataset": MemoryDataset(data),
         "split": MemoryDataset(split),
@@ -37,6 +39,10 @@ def noisy_run():
         "duplicate_images": MemoryDataset(report_duplicate_images(data)),
         "label_noise": MemoryDataset(pd.DataFrame(source.label_noise, columns=LABEL_NOISE_COLUMNS)),
         "params:diagnose": MemoryDataset({"folds": 4, "recipe": RECIPE, "bootstrap_resamples": 200}),
+        "params:evaluate": MemoryDataset({}),
+        # No trained model has been evaluated on this data: the page says so instead of failing.
+        **{f"saved_{name}": OptionalDataset({"type": "MemoryDataset"})
+           for name in ("model", "metrics", "per_class_report", "f1_size_correlation", "predictions")},
         **{name: KeptDataset() for name in kept},
     })
     SequentialRunner().run(register_pipelines()["diagnose"], catalog)
@@ -55,6 +61,11 @@ def test_flagged_images_are_the_flipped_ones_far_above_chance(noisy_run):
     assert metrics["noise_precision"] == pytest.approx(len(flagged & flipped) / len(flagged))
 
 
+def test_without_an_evaluated_model_the_report_page_says_what_to_run(noisy_run):
+    outputs, _ = noisy_run
+    assert "No trained model has been evaluated on this data yet: run <code>kedro run</code>" in outputs["report_page"]
+
+
 def test_every_image_gets_one_held_out_prediction_and_every_class_a_row(noisy_run):
     outputs, source = noisy_run
     oof = outputs["oof_predictions"]
@@ -70,6 +81,7 @@ def test_every_image_gets_one_held_out_prediction_and_every_class_a_row(noisy_ru
 def test_diagnose_is_its_own_pipeline_not_part_of_train():
     pipelines = register_pipelines()
     diagnose = {n.name for n in pipelines["diagnose"].nodes}
-    assert diagnose == {"predict_out_of_fold", "find_label_issues", "diagnose_classes", "summarize_diagnosis"}
+    assert diagnose == {"predict_out_of_fold", "find_label_issues", "diagnose_classes", "summarize_diagnosis",
+                        "refresh_report_page"}
     assert not diagnose & {n.name for n in pipelines["train"].nodes}
     assert pipelines["diagnose"].inputs() >= {"dataset", "split", "normalization_stats"}

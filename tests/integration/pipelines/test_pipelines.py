@@ -7,6 +7,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from classwise.core.errors import ConfigError
+from classwise.framework.datasets import OptionalDataset
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.data.nodes import ingest_images, summarize_class_distribution, validate_dataset
 from classwise.pipelines.evaluate.nodes import build_per_class_report, compute_metrics
@@ -29,6 +30,9 @@ class KeptDataset(MemoryDataset):
 def _catalog(*kept: str, **data) -> DataCatalog:
     datasets = {name: MemoryDataset(value) for name, value in data.items()}
     datasets.update({name: KeptDataset() for name in kept})
+    # No diagnosis saved: report.html is built without one.
+    datasets.update({name: OptionalDataset({"type": "MemoryDataset"})
+                     for name in ("saved_class_diagnosis", "saved_label_issues")})
     return DataCatalog(datasets)
 
 
@@ -46,7 +50,7 @@ def test_registry_has_data_train_evaluate_and_default_is_train():
 
 def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     pipeline = register_pipelines()["train"].from_nodes("split_dataset")
-    catalog = _catalog("per_class_report", "metrics", "predictions", "f1_size_correlation", **{
+    catalog = _catalog("per_class_report", "metrics", "predictions", "f1_size_correlation", "report_page", **{
         "dataset": small_images,
         "params:split": SPLIT,
         "params:normalization": {"mode": "computed"},
@@ -58,6 +62,8 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     SequentialRunner().run(pipeline, catalog)
     report = catalog["per_class_report"].load()
     assert set(report["subset"]) == {"train", "val", "test"} and len(report) == 3 * small_images.num_classes
+    assert report["subset"].tolist()[:small_images.num_classes] == ["val"] * small_images.num_classes
+    assert "<h2>Every class" in catalog["report_page"].load()
     assert report.loc[report["subset"] == "val", "support"].tolist() == [3] * 4
     metrics = catalog["metrics"].load()
     assert set(metrics) == {"train", "val", "test", "groups"} and 0 <= metrics["test"]["top1"] <= 1
@@ -119,6 +125,9 @@ def test_metrics_and_report_agree_with_predictions():
     metrics, flat = compute_metrics(predictions, history)
     assert metrics["test"]["top1"] == 0.75 and metrics["train"]["top1"] == 0.75
     assert flat["test_top1"] == {"value": 0.75, "step": 0}
-    report = build_per_class_report(predictions, split)
+    report, logged = build_per_class_report(predictions, split)
+    # Weakest first: x (precision 1/2, F1 0.667), then y (recall 2/3, F1 0.8).
     assert report["class"].tolist() == ["x", "y"] and report["train_count"].tolist() == [1, 1]
-    assert report["recall"].tolist() == pytest.approx([1.0, 2 / 3])
+    assert report["recall"].tolist() == pytest.approx([1.0, 0.6667])
+    assert report["confused_with"].tolist() == ["", "x"] and report["size_rank"].tolist() == [1, 1]
+    assert logged["y.test_recall"] == {"value": 0.6667, "step": 0}

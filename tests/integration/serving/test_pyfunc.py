@@ -60,7 +60,9 @@ def test_loaded_pyfunc_agrees_with_the_predict_pipeline(registered, new_images_f
     via_registry, _, _ = predict_new_images(
         None, {**PREDICT, "input": str(new_images_folder), "model_uri": "models:/classwise/latest"}, {}
     )
-    pd.testing.assert_frame_equal(via_registry, table)
+    pd.testing.assert_frame_equal(via_registry.drop(columns="model"), table.drop(columns="model"))
+    assert via_registry["model"].str.startswith("models:/classwise/latest (run ").all()  # it names its model
+    assert table["model"].str.startswith("data/06_models/model.pt, preact_resnet18").all()
 
 
 def test_pyfunc_answers_every_row_and_puts_reasons_on_bad_ones(registered):
@@ -91,3 +93,28 @@ def test_oversized_and_empty_requests():
         predict_frame(predictor, pd.DataFrame({"image": []}))
     with pytest.raises(MlflowException, match="needs a column 'image'"):
         predict_frame(predictor, pd.DataFrame({"photo": [b"x"]}))
+
+
+def test_an_unchanged_model_is_not_registered_again_and_a_changed_one_is(mlflow_store):
+    data = make_images([6, 6, 6, 6])
+    split = pd.DataFrame({"id": data.ids, "subset": ["train", "val", "test"] * 8})
+    metrics = {"val": {"top1": 0.5, "top5": 1.0, "balanced_accuracy": 0.5, "n_images": 8},
+               "test": {"top1": 0.25, "macro_f1": 0.2, "head_top1": 0.3}}
+    params = {"registered_model_name": "unchanged"}
+    runs = []
+    for seed in (0, 0, 1):  # the same weights twice (a rerun), then others
+        model = tiny_model(seed=seed)
+        model["config"]["trained_at"] = f"2026-12-0{len(runs) + 1}T10:00:00+00:00"  # when it was trained differs
+        with mlflow.start_run():
+            runs.append(log_mlflow_model(model, TINY_STATS, metrics, data, split, params, WHITE))
+    assert [r["version"] for r in runs] == [1, 1, 2]
+    assert [r["newly_registered"] for r in runs] == [True, False, True]
+    assert runs[1]["registered_model_uri"] == "models:/unchanged/1"  # the rerun points at the version it matches
+    assert runs[0]["model_fingerprint"] == runs[1]["model_fingerprint"] != runs[2]["model_fingerprint"]
+    client = mlflow.MlflowClient()
+    assert len(client.search_model_versions("name = 'unchanged'")) == 2
+    tags = client.get_model_version("unchanged", "1").tags
+    # Headline numbers of the held-out subsets and the lineage (tiny_model has no data fingerprints); nothing else.
+    assert set(tags) == {"val.top1", "val.top5", "test.top1", "test.macro_f1", "model_fingerprint", "network",
+                         "trained_at"}
+    assert tags["model_fingerprint"] == runs[0]["model_fingerprint"] and tags["network"] == "preact_resnet18"

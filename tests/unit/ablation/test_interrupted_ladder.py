@@ -69,7 +69,8 @@ def test_the_summary_of_the_finished_step_is_written_and_logged_on_the_parent(in
     assert "interrupted by SIGTERM" in (reports / "ablation_summary.md").read_text()
     assert (reports / "ablation_summary.png").stat().st_size > 0
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "ablation")}
-    assert logged == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png"}
+    assert logged == {"ablation/ablation_summary.csv", "ablation/ablation_summary.md", "ablation/ablation_summary.png",
+                      "ablation/ablation_report.html"}
 
 
 def test_the_interrupted_step_and_the_parent_end_killed_and_say_why(interrupted_ladder):

@@ -6,6 +6,7 @@ import pytest
 from classwise.core.errors import ConfigError
 from classwise.pipeline_registry import register_pipelines
 from classwise.pipelines.predict.nodes import headline_tags, predict_new_images
+from classwise.training.lineage import model_fingerprint
 from tests.conftest import NEW_IMAGES_GOOD, NEW_IMAGES_REJECTED, tiny_model
 
 PREDICT = {"device": "cpu", "workers": 1, "progress": False}
@@ -32,12 +33,32 @@ def test_predict_node_without_an_input_says_how_to_set_it():
 
 def test_predict_pipeline_reads_the_saved_model_and_writes_three_outputs():
     pipeline = register_pipelines()["predict"]
-    assert pipeline.inputs() == {"model", "params:predict", "params:data"}  # input size and normalisation: the model's
+    # Input size and normalisation: the model's; the last training's MLflow Model only to name its version.
+    assert pipeline.inputs() == {"model", "params:predict", "params:data", "saved_mlflow_model_info"}
     assert pipeline.outputs() == {"new_predictions", "new_predictions_rejected", "new_predictions_plot"}
 
 
 def test_headline_tags_flatten_metrics_without_counts():
-    tags = headline_tags({"val": {"top1": 0.97, "n_images": 100}, "test": {"macro_f1": 0.123456789},
+    tags = headline_tags({"val": {"top1": 0.97, "n_images": 100, "balanced_accuracy": 0.9},
+                          "test": {"macro_f1": 0.123456789, "tail_top1": 0.5}, "train": {"top1": 1.0},
                           "groups": {"tail": {"classes": 3, "train_count_min": 1}}})
-    assert not any(key.startswith("groups.") for key in tags)  # group descriptions are not metrics
+    # The held-out headline numbers only; the rest stays in the run's metrics.
     assert tags == {"val.top1": 0.97, "test.macro_f1": 0.123457}
+
+
+def test_predict_names_the_model_in_the_table_and_on_the_contact_sheet(new_images_folder):
+    model = tiny_model()
+    model["config"]["trained_at"] = "2026-12-01T10:00:00+00:00"
+    params = {**PREDICT, "input": str(new_images_folder)}
+    fingerprint = model_fingerprint(model)
+    info = {"registered_model_uri": "models:/classwise/7", "model_fingerprint": fingerprint}
+    table, _, figure = predict_new_images(model, params, {}, info)
+    (which,) = set(table["model"])
+    assert which.startswith("data/06_models/model.pt, preact_resnet18") and "trained 2026-12-01T10:00:00" in which
+    assert f"fingerprint {fingerprint}" in which and "registered as models:/classwise/7" in which
+    assert "models:/classwise/7" in figure._suptitle.get_text()
+    plt.close(figure)
+    # The last registered model holds other weights: no version is claimed for this one.
+    other, _, figure = predict_new_images(model, params, {}, {**info, "model_fingerprint": "0" * 16})
+    assert "registered" not in set(other["model"]).pop()
+    plt.close(figure)

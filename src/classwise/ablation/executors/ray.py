@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,12 +34,20 @@ from classwise.core.errors import ConfigError, RunError
 from classwise.framework.local_server import free_port, stop_group, wait_until_up
 from classwise.framework.project_paths import TRACKING_URI_ENV
 from classwise.ablation.ladder import AblationConfig, Step
-from classwise.ablation.step import FAILED, execute_step, one_line, record_step, step_tags
+from classwise.ablation.step import (
+    FAILED,
+    STEP_FOLDER,
+    execute_step,
+    one_line,
+    record_step,
+    step_folder,
+    step_input_files,
+    step_tags,
+)
 from classwise.ablation.summary import StepOutcome
 
 log = logging.getLogger(__name__)
 
-STEP_FOLDER = Path("data") / "07_model_output" / "ablation_steps"  # <ablation id>/<step>/ under the project
 # How long a Ray cluster has to answer at --address. A cluster that is up answers in milliseconds (a
 # gRPC handshake, also across a network); this leaves room for a slow link and a busy head node.
 CONNECT_TIMEOUT_S = 10.0
@@ -174,44 +181,6 @@ def tracking_uri_for_sessions(uri: str) -> Iterator[None]:
             os.environ[TRACKING_URI_ENV] = before
 
 
-def step_input_files(context: Any, pipeline_name: str, from_nodes: Sequence[str]) -> dict[str, bytes]:
-    """The files of the datasets a step reads from the data stages, by path under the project root."""
-    from kedro.framework.project import find_pipelines, pipelines
-
-    # Kedro 1.7 finds only the pipelines the last session ran (here: the data stages) unless told otherwise.
-    requested = getattr(pipelines, "_requested_pipelines", None)
-    pipelines._requested_pipelines = [pipeline_name]
-    try:
-        pipeline = find_pipelines(raise_errors=True)[pipeline_name]
-    finally:
-        pipelines._requested_pipelines = requested
-    names = sorted(n for n in pipeline.from_nodes(*from_nodes).inputs()
-                   if not n.startswith("params:") and n != "parameters")
-    catalog_conf = context.config_loader["catalog"]
-    files: dict[str, bytes] = {}
-    for name in names:
-        entry = catalog_conf.get(name) or {}
-        filepath = entry.get("filepath") or (entry.get("dataset") or {}).get("filepath")
-        if not filepath or entry.get("versioned"):
-            raise ConfigError(f"Catalog entry '{name}' is read by every ablation step but is not one plain file; "
-                              f"give it a filepath (unversioned) in conf/base/catalog.yml to run with --executor ray.")
-        path = Path(filepath) if Path(filepath).is_absolute() else Path(context.project_path) / filepath
-        files[str(Path(filepath))] = path.read_bytes()
-    return files
-
-
-def _step_folder(project_path: Path, step_dir: Path, files: Mapping[str, bytes]) -> Path:
-    """A project root for one step: the project's conf and pyproject, the shipped data files, nothing else."""
-    step_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(project_path / "pyproject.toml", step_dir)
-    shutil.copytree(project_path / "conf", step_dir / "conf", dirs_exist_ok=True)
-    for relative, blob in files.items():
-        target = step_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(blob)
-    return step_dir
-
-
 def _ray_step(step: Step, params: dict[str, Any], overrides: dict[str, Any], cfg: AblationConfig,
               project_path: str, env: str | None, files: dict[str, bytes], run_id: str, tracking_uri: str,
               step_dir: str) -> StepOutcome:
@@ -224,7 +193,7 @@ def _ray_step(step: Step, params: dict[str, Any], overrides: dict[str, Any], cfg
     project = Path(project_path if Path(project_path).is_dir() else os.getcwd())
     try:
         bootstrap_project(project)
-        folder = _step_folder(project, Path(step_dir) if Path(step_dir).is_absolute() else project / step_dir,
+        folder = step_folder(project, Path(step_dir) if Path(step_dir).is_absolute() else project / step_dir,
                               files)
     except Exception as exc:
         return StepOutcome(step.name, step.changes, FAILED, 0.0, run_id, error=one_line(exc))

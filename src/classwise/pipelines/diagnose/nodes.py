@@ -23,9 +23,11 @@ from classwise.diagnosis.evidence import OUT_OF_FOLD
 from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_figure
 from classwise.diagnosis.issues import CLEANLAB
 from classwise.evaluation.metrics import summary_metrics
+from classwise.pipelines.evaluate.nodes import build_report_page as report_with_diagnosis
+from classwise.evaluation.report_page import no_evaluation_page
 from classwise.data.sources import LabelledImages
 from classwise.data.split import dataset_rows
-from classwise.framework.tracking import as_logged_metrics, log_epoch
+from classwise.framework.tracking import CURVES, as_logged_metrics, log_epoch
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def predict_out_of_fold(
     result = out_of_fold_probabilities(
         dataset.images[index], labels, dataset.class_names, normalization_stats["mean"], normalization_stats["std"],
         cfg.recipe, cfg.folds, cfg.seed, cfg.batch_size,
-        on_epoch_end=lambda k, row: log_epoch(row, prefix=f"diagnose.fold{k + 1}."),
+        on_epoch_end=lambda k, row: log_epoch(row, prefix=f"{CURVES}fold{k + 1}."),
     )
     probs = result.probabilities
     predictions = pd.DataFrame({
@@ -134,3 +136,20 @@ def summarize_diagnosis(
                  score["flipped"], score["true_positives"], score["flagged"], score["precision"], score["recall"])
         values.update({f"noise_{k}": v for k, v in score.items()})
     return as_logged_metrics(values)
+
+
+def refresh_report_page(
+    saved_model: dict | None, saved_metrics: dict | None, saved_per_class_report: pd.DataFrame | None,
+    saved_f1_size_correlation: dict | None, saved_predictions: pd.DataFrame | None, dataset: LabelledImages,
+    split: pd.DataFrame, evaluate_params: dict[str, Any], class_diagnosis: pd.DataFrame, label_issues: pd.DataFrame,
+) -> str:
+    """report.html again, now with this diagnosis on each weak class's card; the trained model's evaluation
+    as the evaluate pipeline saved it. Without one (no `kedro run` yet), a page that says so."""
+    saved = (saved_model, saved_metrics, saved_per_class_report, saved_f1_size_correlation, saved_predictions)
+    if any(item is None for item in saved) or not set(saved_predictions["id"].astype(str)) <= set(dataset.ids):
+        log.info("report.html holds the trained model's evaluation, and there is none for this data yet: "
+                 "`kedro run` writes it, with this diagnosis on each weak class's card.")
+        return no_evaluation_page(class_diagnosis)
+    log.info("report.html rewritten with this diagnosis on each weak class's card (data/08_reporting/report.html).")
+    return report_with_diagnosis(saved_model, saved_metrics, saved_per_class_report, saved_f1_size_correlation,
+                                 saved_predictions, dataset, split, evaluate_params, class_diagnosis, label_issues)

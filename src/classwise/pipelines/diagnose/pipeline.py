@@ -5,7 +5,13 @@ Not part of `train` (it trains K models): `kedro run --pipelines=diagnose`.
 
 from kedro.pipeline import Node, Pipeline
 
-from classwise.pipelines.diagnose.nodes import diagnose_classes, find_label_issues, predict_out_of_fold, summarize_diagnosis
+from classwise.pipelines.diagnose.nodes import (
+    diagnose_classes,
+    find_label_issues,
+    predict_out_of_fold,
+    refresh_report_page,
+    summarize_diagnosis,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,6 +40,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["oof_predictions", "label_issues", "label_noise", "class_diagnosis", "oof_f1_size_correlation"],
                 "diagnose_metrics",
                 name="summarize_diagnosis",
+            ),
+            Node(
+                refresh_report_page,
+                ["saved_model", "saved_metrics", "saved_per_class_report", "saved_f1_size_correlation",
+                 "saved_predictions", "dataset", "split", "params:evaluate", "class_diagnosis", "label_issues"],
+                "report_page",
+                name="refresh_report_page",
             ),
         ]
     )

@@ -27,7 +27,9 @@ from classwise.evaluation.figures import (
     training_curves_figure,
 )
 from classwise.evaluation.groups import adjust_probabilities, class_groups, describe_groups, group_metrics
-from classwise.evaluation.metrics import per_class_table, summary_metrics
+from classwise.evaluation.metrics import summary_metrics
+from classwise.evaluation.per_class import per_class_metrics, per_class_report
+from classwise.evaluation.report_page import PageInputs, report_page
 from classwise.training.lineage import check_lineage
 from classwise.data.sources import LabelledImages
 from classwise.data.split import SUBSETS, dataset_rows, subset_index
@@ -166,15 +168,19 @@ def _metrics_line(subset: str, values: dict) -> str:
     return f"{subset}: " + ", ".join(shown)
 
 
-def build_per_class_report(predictions: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class and subset, with the class's train count."""
+def build_per_class_report(
+    predictions: pd.DataFrame, split: pd.DataFrame, evaluate_params: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Precision, recall, F1 and support per class and subset (val and test first, weakest class first), with
+    the class's train count, size rank, group and most-confused partner; and the held-out numbers per class
+    as MLflow metrics ``per_class/<class>.<subset>_<metric>``."""
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
     names = _class_names(split)
     train_counts = np.bincount(split.loc[split["subset"] == "train", "label"], minlength=len(names))
-    tables = [
-        per_class_table(rows["label"].to_numpy(), rows["predicted"].to_numpy(), names, train_counts, str(subset))
-        for subset, rows in predictions.groupby("subset", sort=False, observed=True)
-    ]
-    return pd.concat(tables, ignore_index=True)
+    subsets = {str(subset): (rows["label"].to_numpy(), rows["predicted"].to_numpy())
+               for subset, rows in predictions.groupby("subset", sort=False, observed=True)}
+    report = per_class_report(subsets, names, train_counts, class_groups(train_counts, cfg.group_thresholds))
+    return report, as_logged_metrics(per_class_metrics(report))
 
 
 def correlate_f1_with_class_size(per_class_report: pd.DataFrame, evaluate_params: dict[str, Any]) -> tuple[dict, dict]:
@@ -263,3 +269,42 @@ def plot_misclassified(
         wrong["confidence"].to_numpy(),
         cfg.confusion_subset,
     )
+
+
+def _page(model_config: dict | None, metrics: dict, per_class_report: pd.DataFrame, correlation: dict,
+          predictions: pd.DataFrame, dataset: LabelledImages, split: pd.DataFrame, cfg: EvaluateConfig,
+          diagnosis: pd.DataFrame | None, label_issues: pd.DataFrame | None) -> str:
+    config = model_config or {}
+    n_classes = len(dataset.class_names)
+    title = f"Classwise report: {config.get('name', 'model')} on {len(dataset)} images in {n_classes} classes"
+    notes = [f"Model: {config.get('name', '?')} {config.get('options') or ''}, best epoch "
+             f"{config.get('best_epoch', '?')}, trained {config.get('trained_at', 'at an unrecorded time')}; "
+             f"dataset fingerprint {config.get('dataset_fingerprint', '?')}.",
+             f"Weak means F1 under {correlation.get('f1_threshold', cfg.f1_threshold):g} on "
+             f"{correlation.get('subset')}; misclassified images are from {cfg.confusion_subset}.",
+             "Files beside this page: per_class_report.csv, top_confusions.csv, confusion_matrix.png, "
+             "f1_size_correlation.json."]
+    if diagnosis is None:
+        notes.append("No diagnosis yet: `kedro run --pipelines=diagnose` adds its verdicts to each card.")
+    elif label_issues is not None and len(label_issues) and not set(label_issues["id"]) <= set(dataset.ids):
+        notes.append("The saved diagnosis was made on other data and is left out; rerun "
+                     "`kedro run --pipelines=diagnose`.")
+        diagnosis = label_issues = None
+    return report_page(PageInputs(
+        title=title, metrics=metrics, per_class_report=per_class_report, correlation=correlation,
+        predictions=predictions, images=dataset.images, ids=list(dataset.ids), class_names=list(dataset.class_names),
+        split=split, misclassified_subset=cfg.confusion_subset, diagnosis=diagnosis, label_issues=label_issues,
+        notes=notes,
+    ))
+
+
+def build_report_page(
+    model: dict, metrics: dict, per_class_report: pd.DataFrame, f1_size_correlation: dict,
+    predictions: pd.DataFrame, dataset: LabelledImages, split: pd.DataFrame, evaluate_params: dict[str, Any],
+    saved_class_diagnosis: pd.DataFrame | None, saved_label_issues: pd.DataFrame | None,
+) -> str:
+    """report.html: the headline, F1 against class size, a card for each weak class and the whole table; with
+    the last diagnosis's verdicts when one was saved for this data."""
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    return _page(model.get("config"), metrics, per_class_report, f1_size_correlation, predictions, dataset, split,
+                 cfg, saved_class_diagnosis, saved_label_issues)

@@ -18,6 +18,7 @@ from classwise.serving import PredictConfig, predict_path, predictor_from_model
 from classwise.serving.logged_model import load_logged_predictor
 from classwise.serving.predictor import predictor_from_saved_model
 from classwise.serving.register import log_classwise_model
+from classwise.training.lineage import describe_model, model_fingerprint
 from classwise.data.sources import DataConfig, LabelledImages
 from classwise.data.split import SUBSETS, subset_index
 
@@ -28,10 +29,13 @@ def predict_new_images(
     model: dict,
     predict_params: dict[str, Any],
     data_params: dict[str, Any],
+    saved_mlflow_model_info: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
     """Top-k classes for every image under ``predict.input``; the files not predicted, with their
     reason; a contact sheet. Uses ``predict.model_uri`` when set, else the saved model; either way
-    the input size and normalisation are the model's own, not today's ``data`` parameters."""
+    the input size and normalisation are the model's own, not today's ``data`` parameters. The console, a
+    ``model`` column and the contact sheet name the model that predicted (``saved_mlflow_model_info``, the
+    last training run's MLflow Model, adds its registered version when it holds the same weights)."""
     cfg = parse(PredictConfig, predict_params, "predict")
     if cfg.input is None:
         raise ConfigError(
@@ -40,11 +44,16 @@ def predict_new_images(
         )
     background = parse(DataConfig, data_params, "data").image_folder.background
     if cfg.model_uri:
-        predictor, _ = load_logged_predictor(cfg.model_uri)  # read as data: none of its code runs
+        predictor, logged = load_logged_predictor(cfg.model_uri)  # read as data: none of its code runs
         predictor.device, predictor.batch_size = cfg.device, cfg.batch_size
-        log.info("Predicting with %s (%d classes).", cfg.model_uri, len(predictor.class_names))
+        which = f"{cfg.model_uri} (run {logged.run_id}, logged {logged.utc_time_created} UTC)"
     else:
         predictor = predictor_from_saved_model(model, background, cfg.device, cfg.batch_size)
+        info = saved_mlflow_model_info or {}
+        registered = info.get("registered_model_uri")
+        same = registered and info.get("model_fingerprint") == model_fingerprint(model)
+        which = describe_model(model, "data/06_models/model.pt", registered if same else None)
+    log.info("Predicting with %s; %d classes.", which, len(predictor.class_names))
     result = predict_path(predictor, cfg.input, cfg.top_k, cfg.workers, cfg.progress)
     if result.table.empty:
         # Raised before the outputs are saved, so the last good new_predictions.csv stays as it was.
@@ -61,17 +70,20 @@ def predict_new_images(
     figure = predictions_figure(
         result.images[:shown], result.table["file"].head(shown).tolist(),
         result.table["class_1"].head(shown).tolist(), result.table["probability_1"].head(shown).to_numpy(),
-        total=len(result.table),
+        total=len(result.table), model=which,
     )
-    return result.table, result.rejected, figure
+    table = result.table.assign(model=which)  # last column: which model gave these predictions
+    return table, result.rejected, figure
+
+
+HEADLINE = ("top1", "top5", "macro_f1")  # the numbers a registered version carries as tags
 
 
 def headline_tags(metrics: dict) -> dict[str, float]:
-    """``metrics.json``'s numbers per subset as flat tags for the registered version: val.top1,
-    test.macro_f1, test.tail_top1, ... (the ``groups`` section describes the groups, it is not a subset)."""
-    return {f"{subset}.{name}": round(float(value), 6) for subset, values in metrics.items() if subset in SUBSETS
-            for name, value in values.items()
-            if name != "n_images" and isinstance(value, (int, float)) and not isinstance(value, bool)}
+    """The held-out headline numbers of ``metrics.json`` as flat tags for the registered version: val.top1,
+    test.macro_f1, ... (the rest stays in the run's metrics)."""
+    return {f"{subset}.{name}": round(float(metrics[subset][name]), 6) for subset in ("val", "test")
+            if subset in metrics for name in HEADLINE if name in metrics[subset]}
 
 
 def log_mlflow_model(

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 predict_new_images,
-                ["model", "params:predict", "params:data"],
+                ["model", "params:predict", "params:data", "saved_mlflow_model_info"],
                 ["new_predictions", "new_predictions_rejected", "new_predictions_plot"],
                 name="predict_new_images",
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -63,7 +64,7 @@ def train_model(
     }
     model = {
         "config": {**result.model_config, "best_epoch": result.best_epoch, **lineage(dataset, split),
-                   **trained_input},
+                   **trained_input, "trained_at": datetime.now().astimezone().isoformat(timespec="seconds")},
         "state_dict": result.best_state,
     }
     return model, pd.DataFrame(result.history)
