@@ -8,7 +8,8 @@ the best-by-val epoch, and the time at which val top-1 first reached ``--target`
 * ours: ``classwise.training.fit`` (device-resident uint8 set, batched on-device crop + flip,
   bf16 autocast and channels-last where ``core.device.speed_path`` picks them).
 * reference: a DataLoader over PIL images with RandomCrop(32, 4) + RandomHorizontalFlip,
-  workers = cores, pinned and persistent workers, the same AMP and channels-last choice.
+  workers = cores, pinned and persistent workers; float32 NCHW, as a user writes it
+  (``--reference-precision ours`` gives it the same bf16 autocast and channels-last choice as ours).
 
     PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root data/01_raw --out /tmp/tta.json
     PYTHONPATH=src .venv/bin/python benchmarks/time_to_accuracy.py --root data/01_raw --device cuda \\
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 
 from classwise.core.config import parse
-from classwise.core.device import autocast, predict_proba, resolve_device, speed_path
+from classwise.core.device import SpeedPath, autocast, predict_proba, resolve_device, speed_path
 from classwise.models import build_model
 from classwise.training import TrainConfig, fit, step_lr
 
@@ -81,10 +82,12 @@ def _top1(model: nn.Module, loader, device: torch.device, amp: bool, memory_form
 
 
 def run_reference(cfg: TrainConfig, data: dict[str, np.ndarray], classes: int, stats: dict,
-                  workers: int) -> dict[str, Any]:
-    """The torchvision classification reference's loop, at its best on this device."""
+                  workers: int, precision: str = "fp32") -> dict[str, Any]:
+    """The torchvision classification reference's loop: float32 NCHW, or (``precision="ours"``) with the
+    speed path ours takes on this device."""
     device = resolve_device(cfg.device)
-    path = speed_path(device, cfg.amp, cfg.channels_last)
+    path = (speed_path(device, cfg.amp, cfg.channels_last) if precision == "ours"
+            else SpeedPath(False, False, "float32 NCHW, as the reference scripts run by default"))
     log.info("reference loop on %s: %s", device, path.describe())
     memory_format = torch.channels_last if path.channels_last else torch.contiguous_format
     torch.manual_seed(cfg.seed)
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference DataLoader workers")
     p.add_argument("--target", type=float, default=0.20, help="val top-1 whose time to reach is reported")
     p.add_argument("--loops", nargs="+", default=["ours", "reference"], choices=["ours", "reference"])
+    p.add_argument("--reference-precision", choices=["fp32", "ours"], default="fp32",
+                   help="the reference loop in float32 NCHW (as users run it) or on ours' speed path")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -163,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for k, v in (("x", dataset.images), ("y", dataset.labels))}
     cfg = parse(TrainConfig, recipe(args), "train")
     runs = {"ours": lambda: run_ours(cfg, data, dataset.num_classes, stats),
-            "reference": lambda: run_reference(cfg, data, dataset.num_classes, stats, args.workers)}
+            "reference": lambda: run_reference(cfg, data, dataset.num_classes, stats, args.workers,
+                                               args.reference_precision)}
     results, rows = {}, []
     for name in args.loops:
         results[name] = runs[name]()
@@ -174,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "path": speed_path(device).describe(), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-              "load_average": os.getloadavg(), "workers": args.workers}
+              "load_average": os.getloadavg(), "workers": args.workers,
+              "reference_precision": args.reference_precision}
     print(table(rows, args.target))
     if args.out:
         with open(args.out, "w") as f:
