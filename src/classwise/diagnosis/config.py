@@ -36,6 +36,10 @@ class DiagnoseConfig:
     bootstrap_resamples: int = 2000  # class resamples for the 95% interval of Pearson r (0: no interval)
     bootstrap_seed: int = 0  # seeds the resampling
     batch_size: int = 1024  # images per forward pass when predicting a held-out fold
+    # The reliability gate (diagnosis.evidence.fold_reliability): mislabel verdicts are held back when the fold
+    # models' out-of-fold top-1 is under min_oof_accuracy, or under this share of the trained model's val top-1.
+    min_oof_accuracy: float = 0.5
+    min_share_of_trained: float = 0.75
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -43,7 +47,8 @@ class DiagnoseConfig:
                 f"Parameter 'diagnose.folds' is {self.folds}; out-of-fold prediction needs at least 2 folds, "
                 f"so set it to 2 or more (4 is the default)."
             )
-        for key in ("f1_threshold", "few_images_quantile", "confusion_rate", "mislabel_share"):
+        for key in ("f1_threshold", "few_images_quantile", "confusion_rate", "mislabel_share", "min_oof_accuracy",
+                    "min_share_of_trained"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"Parameter 'diagnose.{key}' is {value}; set it between 0 and 1.")

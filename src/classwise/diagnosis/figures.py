@@ -31,7 +31,8 @@ def class_diagnosis_figure(diagnosis: pd.DataFrame, f1_threshold: float, classes
                              width_ratios=[1.2, 1.3, 0.9])
     f1_ax, partner_ax, flag_ax = axes
     f1_ax.barh(y, rows["oof_f1"], color="tab:blue", alpha=0.75, label="out-of-fold F1 (all images)")
-    f1_ax.scatter(rows["val_f1"], y, color="tab:orange", zorder=3, s=18, label="val F1 (val images only)")
+    f1_ax.scatter(rows["oof_val_f1"], y, color="tab:orange", zorder=3, s=18,
+                  label="fold models' F1 on the val images")
     f1_ax.axvline(f1_threshold, color="tab:red", linestyle=":", linewidth=1)
     f1_ax.set_xlim(0, 1)
     f1_ax.set_xlabel("F1")

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from classwise.diagnosis import DiagnoseConfig, class_diagnosis, oof_correlations
-from classwise.diagnosis.evidence import OUT_OF_FOLD
+from classwise.diagnosis.evidence import OUT_OF_FOLD, fold_reliability
 from classwise.diagnosis.figures import class_diagnosis_figure
 
 NAMES = ["seal", "otter", "tiger", "bus", "rose"]
@@ -55,9 +55,10 @@ def test_a_verdict_says_whether_it_holds_on_val_and_out_of_fold(diagnosed):
     by_class = table.set_index("class")
     # otter: val F1 0.57 (5 images), out-of-fold F1 0.67 (all 30), both under 0.7
     assert by_class.loc["otter", "weak_verdict"] == "holds on both"
-    assert by_class.loc["otter", "val_f1"] == pytest.approx(4 / 7)
+    # The fold models' F1 on the val images is named as theirs; no trained model here, so val_f1 is empty.
+    assert by_class.loc["otter", "oof_val_f1"] == pytest.approx(4 / 7) and table["val_f1"].isna().all()
     assert (by_class.drop(index="otter")["weak_verdict"] == "").all()
-    assert table["weak_on_val"].tolist() == (table["val_f1"] < 0.7).tolist()
+    assert table["weak_on_val"].tolist() == (table["oof_val_f1"] < 0.7).tolist()
 
 
 def test_correlations_come_with_intervals_on_both(diagnosed):
@@ -65,7 +66,7 @@ def test_correlations_come_with_intervals_on_both(diagnosed):
     result = oof_correlations(table, cfg)
     assert set(result) == {"val", OUT_OF_FOLD}
     # Each on its own F1 column: val F1 (5 images a class) and out-of-fold F1 (every image) differ here.
-    for name, column in (("val", "val_f1"), (OUT_OF_FOLD, "oof_f1")):
+    for name, column in (("val", "oof_val_f1"), (OUT_OF_FOLD, "oof_f1")):
         corr = result[name]
         assert corr["n_classes"] == 5 and corr["bootstrap_resamples"] == 200, name
         assert corr["pearson_r"] == pytest.approx(stats.pearsonr(table["train_count"], table[column]).statistic), name
@@ -80,3 +81,37 @@ def test_the_figure_draws_the_weakest_classes(diagnosed):
     fig = class_diagnosis_figure(table, 0.5, classes=3)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[-1].startswith("otter") and len(labels) == 3
+
+
+def test_the_trained_models_val_f1_decides_weak_on_val_when_there_is_one():
+    labels = np.repeat(np.arange(2), 10)
+    subset = np.tile(["train", "val"], 10)
+    probabilities = np.eye(2)[labels] * 0.9 + 0.05  # the fold models are right about every image
+    cfg = DiagnoseConfig(f1_threshold=0.5, bootstrap_resamples=0)
+    table = class_diagnosis(labels, probabilities, subset, ["a", "b"], pd.DataFrame(columns=["id", "label"]), cfg,
+                            trained_val_f1={"a": 0.2, "b": 0.9}).set_index("class")
+    assert table.loc["a", "val_f1"] == 0.2 and table.loc["a", "oof_val_f1"] == 1.0
+    assert table.loc["a", "weak_verdict"] == "val only" and table.loc["b", "weak_verdict"] == ""
+
+
+@pytest.mark.parametrize(("oof", "trained", "expected"), [
+    (0.08, None, "fold models too weak: out-of-fold top-1 0.08 (near chance, 0.10), under diagnose.min_oof_accuracy"),
+    (0.30, None, "fold models too weak: out-of-fold top-1 0.30, under diagnose.min_oof_accuracy 0.50"),
+    (0.60, 0.95, "fold models too weak: out-of-fold top-1 0.60, under 75% of the trained model's val top-1 0.95"),
+    (0.60, None, "reliable"),
+    (0.80, 0.95, "reliable"),
+])
+def test_the_gate_fires_on_weak_fold_models_and_not_on_good_ones(oof, trained, expected):
+    assert fold_reliability(oof, 10, trained, DiagnoseConfig()).startswith(expected)
+
+
+def test_unreliable_fold_models_hold_back_every_mislabel_verdict(diagnosed):
+    _, cfg = diagnosed
+    counts = [120, 30, 100, 110, 90]
+    labels = np.repeat(np.arange(5), counts)
+    subset = np.where(np.arange(len(labels)) % 10 == 0, "val", "train")
+    issues = pd.DataFrame({"id": [f"r{i}" for i in range(20)], "label": 4})
+    table = class_diagnosis(labels, np.eye(5)[labels], subset, NAMES, issues, cfg, reliability="fold models too weak")
+    rose = table.set_index("class").loc["rose"]
+    assert "suspected mislabels" not in rose["evidence"] and "held back" in rose["evidence"]
+    assert (table["reliability"] == "fold models too weak").all()

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import matplotlib.pyplot as plt
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -19,7 +20,8 @@ from classwise.diagnosis import (
     out_of_fold_probabilities,
     score_against_noise,
 )
-from classwise.diagnosis.evidence import OUT_OF_FOLD
+from classwise.diagnosis.evidence import OUT_OF_FOLD, RELIABLE, fold_reliability
+from classwise.training.lineage import dataset_fingerprint
 from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_figure
 from classwise.diagnosis.issues import CLEANLAB
 from classwise.evaluation.metrics import summary_metrics
@@ -84,20 +86,50 @@ def find_label_issues(
     return issues, label_issues_figure(dataset.images[rows], top)
 
 
+def _trained_evaluation(saved_model: dict | None, saved_metrics: dict | None, saved_per_class_report,
+                        dataset: LabelledImages) -> tuple[float | None, dict[str, float] | None]:
+    """The trained model's val top-1 and per-class val F1, when the saved ones are of this dataset."""
+    if saved_model is None or saved_metrics is None or saved_per_class_report is None:
+        return None, None
+    if saved_model["config"].get("dataset_fingerprint") != dataset_fingerprint(dataset):
+        log.info("The saved model was trained on other data: the diagnosis compares with no trained model.")
+        return None, None
+    rows = saved_per_class_report[saved_per_class_report["subset"] == "val"]
+    val = saved_metrics.get("val", {}).get("top1")
+    return (None if val is None else float(val)), dict(zip(rows["class"].astype(str), rows["f1"].astype(float)))
+
+
 def diagnose_classes(
     oof_predictions: pd.DataFrame, dataset: LabelledImages, label_issues: pd.DataFrame,
-    diagnose_params: dict[str, Any],
+    diagnose_params: dict[str, Any], saved_model: dict | None = None, saved_metrics: dict | None = None,
+    saved_per_class_report: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, plt.Figure, dict]:
-    """Per class: size, F1 on val/test and out-of-fold, look-alike partners, flagged share, the evidence
-    in words (weak classes first); its figure; F1 against class size on val and out-of-fold."""
+    """Per class: size, the trained model's val F1 (when one was evaluated on this data), the fold models'
+    F1 on val, test and all images, look-alike partners, flagged share, whether the fold models are good
+    enough to judge mislabels by, the evidence in words (weak classes first); its figure; F1 against class
+    size on val and out-of-fold."""
     cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
-    table = class_diagnosis(oof_predictions["label"].to_numpy(), _stacked(oof_predictions),
-                            oof_predictions["subset"].to_numpy(), dataset.class_names, label_issues, cfg)
+    labels, probs = oof_predictions["label"].to_numpy(), _stacked(oof_predictions)
+    trained_val_top1, trained_val_f1 = _trained_evaluation(saved_model, saved_metrics, saved_per_class_report,
+                                                           dataset)
+    oof_top1 = float((probs.argmax(1) == labels).mean())
+    reliability = fold_reliability(oof_top1, len(dataset.class_names), trained_val_top1, cfg)
+    if reliability != RELIABLE:
+        log.warning("Label-issue verdicts are held back: %s. Every class's evidence says so; train the folds "
+                    "longer (diagnose.recipe.epochs) or with a stronger recipe (docs/diagnose.md).", reliability)
+    else:
+        log.info("The fold models are good enough to judge by: out-of-fold top-1 %.2f%s.", oof_top1,
+                 "" if trained_val_top1 is None else f" (the trained model's val top-1 {trained_val_top1:.2f})")
+    if mlflow.active_run() is not None:
+        mlflow.set_tag("diagnose.reliability", reliability)
+    table = class_diagnosis(labels, probs, oof_predictions["subset"].to_numpy(), dataset.class_names, label_issues,
+                            cfg, reliability, trained_val_f1)
     correlations = oof_correlations(table, cfg)
     weak = table[table["weak_verdict"] != ""]
     for _, row in weak.head(LOGGED_WEAK_CLASSES).iterrows():
-        log.info("Weak class %s (%s; val F1 %.2f, out-of-fold F1 %.2f): %s", row["class"], row["weak_verdict"],
-                 row["val_f1"], row["oof_f1"], row["evidence"])
+        val = row["val_f1"] if pd.notna(row["val_f1"]) else row["oof_val_f1"]
+        log.info("Weak class %s (%s; val F1 %.2f%s, out-of-fold F1 %.2f): %s", row["class"], row["weak_verdict"],
+                 val, "" if pd.notna(row["val_f1"]) else " by the fold models", row["oof_f1"], row["evidence"])
     if len(weak) > LOGGED_WEAK_CLASSES:
         log.info("... and %d more weak classes; see data/08_reporting/class_diagnosis.csv.",
                  len(weak) - LOGGED_WEAK_CLASSES)
@@ -124,6 +156,7 @@ def summarize_diagnosis(
         "weak_classes_val": int(class_diagnosis["weak_on_val"].sum()),
         "weak_classes_oof": int(class_diagnosis["weak_on_oof"].sum()),
         "weak_classes_both": int((class_diagnosis["weak_verdict"] == "holds on both").sum()),
+        "fold_models_reliable": float((class_diagnosis["reliability"] == RELIABLE).all()),
     }
     for name, result in oof_f1_size_correlation.items():
         key = "oof" if name == OUT_OF_FOLD else name

@@ -31,7 +31,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 diagnose_classes,
-                ["oof_predictions", "dataset", "label_issues", "params:diagnose"],
+                ["oof_predictions", "dataset", "label_issues", "params:diagnose", "saved_model", "saved_metrics",
+                 "saved_per_class_report"],
                 ["class_diagnosis", "class_diagnosis_plot", "oof_f1_size_correlation"],
                 name="diagnose_classes",
             ),
