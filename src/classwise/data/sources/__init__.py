@@ -48,6 +48,7 @@ class DataConfig:
     root: str | None = None  # folder or archive location, for sources that read files
     image_size: int = 32  # images are resized to image_size x image_size
     seed: int = 0  # seeds any random choice a source makes
+    label_fixes: str | None = None  # a CSV of id, action (drop | relabel), new_class, note, applied at ingest
     digits: DigitsOptions = field(default_factory=DigitsOptions)
     image_folder: ImageFolderOptions = field(default_factory=ImageFolderOptions)
     cifar100: Cifar100Options = field(default_factory=Cifar100Options)

@@ -14,6 +14,8 @@ from classwise.core.errors import ConfigError, DataError
 from classwise.evaluation.figures import class_distribution_figure
 from classwise.data.sources import DataConfig, LabelledImages, load_source
 from classwise.data.duplicates import find_duplicates
+from classwise.data.label_fixes import apply_label_fixes as fix_labels
+from classwise.data.label_fixes import read_label_fixes
 from classwise.data.split import SUBSETS, SplitConfig, check_class_sizes, split_table, subset_index
 from classwise.data.stats import NormalizationConfig, normalization_stats
 from classwise.framework.tracking import as_logged_metrics
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ["path", "action", "reason"]
 LABEL_NOISE_COLUMNS = ["id", "label", "true_label", "class_name", "true_class_name"]
+APPLIED_COLUMNS = ["id", "action", "from_class", "to_class", "note"]
 
 
 def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataFrame, pd.DataFrame, dict]:
@@ -43,6 +46,19 @@ def ingest_images(data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataF
     counts = {**result.summary, "images": len(result.data), "classes": result.data.num_classes,
               "rejected_files": n_rejected, "ignored_files": n_ignored, "labels_flipped": len(label_noise)}
     return result.data, rejects, label_noise, as_logged_metrics(counts)
+
+
+def apply_label_fixes(ingested: LabelledImages, data_params: dict[str, Any]) -> tuple[LabelledImages, pd.DataFrame]:
+    """The decisions of ``data.label_fixes`` (drop or relabel named images) applied, each listed."""
+    cfg = parse(DataConfig, data_params, "data")
+    if not cfg.label_fixes:
+        return ingested, pd.DataFrame(columns=APPLIED_COLUMNS)
+    applied = fix_labels(ingested, read_label_fixes(cfg.label_fixes), cfg.label_fixes)
+    actions = applied.log["action"].value_counts()
+    log.info("Applied %d label fixes from '%s': %d images dropped, %d relabelled (each listed in "
+             "data/02_intermediate/applied_label_fixes.csv).", len(applied.log), cfg.label_fixes,
+             int(actions.get("drop", 0)), int(actions.get("relabel", 0)))
+    return applied.data, applied.log
 
 
 def validate_dataset(ingested: LabelledImages, split_params: dict[str, Any]) -> LabelledImages:

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from classwise.pipelines.data.nodes import (
+    apply_label_fixes,
     compute_normalization_stats,
     count_split,
     ingest_images,
@@ -22,7 +23,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["ingested_images", "rejected_images", "label_noise", "ingest_counts"],
                 name="ingest_images",
             ),
-            Node(validate_dataset, ["ingested_images", "params:split"], "dataset", name="validate_dataset"),
+            Node(apply_label_fixes, ["ingested_images", "params:data"], ["fixed_images", "applied_label_fixes"],
+                 name="apply_label_fixes"),
+            Node(validate_dataset, ["fixed_images", "params:split"], "dataset", name="validate_dataset"),
             Node(report_duplicate_images, "dataset", "duplicate_images", name="report_duplicate_images"),
             Node(split_dataset, ["dataset", "params:split"], "split", name="split_dataset"),
             Node(count_split, "split", "split_counts", name="count_split"),

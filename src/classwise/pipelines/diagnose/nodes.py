@@ -28,6 +28,7 @@ from classwise.evaluation.metrics import summary_metrics
 from classwise.pipelines.evaluate.nodes import build_report_page as report_with_diagnosis
 from classwise.evaluation.report_page import no_evaluation_page
 from classwise.data.sources import LabelledImages
+from classwise.data.label_fixes import fixes_template
 from classwise.data.split import dataset_rows
 from classwise.framework.tracking import CURVES, as_logged_metrics, log_epoch
 
@@ -68,9 +69,9 @@ def predict_out_of_fold(
 def find_label_issues(
     oof_predictions: pd.DataFrame, dataset: LabelledImages, duplicate_images: pd.DataFrame,
     diagnose_params: dict[str, Any],
-) -> tuple[pd.DataFrame, plt.Figure]:
+) -> tuple[pd.DataFrame, plt.Figure, pd.DataFrame]:
     """cleanlab's label issues on the out-of-fold probabilities, exact duplicates across classes joined,
-    and a grid of the top suspects."""
+    a grid of the top suspects, and the suspects as a fixes file to fill in (data.label_fixes)."""
     cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
     labels = oof_predictions["label"].to_numpy()
     probs = _stacked(oof_predictions)
@@ -83,7 +84,7 @@ def find_label_issues(
              cfg.filter_by, int(issues["reason"].str.contains("duplicate").sum()))
     top = issues.head(cfg.issues_in_figure)
     rows = dataset_rows(dataset, top["id"], "label_issues.csv", "rerun 'kedro run --pipelines=diagnose'")
-    return issues, label_issues_figure(dataset.images[rows], top)
+    return issues, label_issues_figure(dataset.images[rows], top), fixes_template(issues)
 
 
 def _trained_evaluation(saved_model: dict | None, saved_metrics: dict | None, saved_per_class_report,

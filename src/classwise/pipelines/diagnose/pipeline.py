@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 find_label_issues,
                 ["oof_predictions", "dataset", "duplicate_images", "params:diagnose"],
-                ["label_issues", "label_issues_plot"],
+                ["label_issues", "label_issues_plot", "label_fixes_template"],
                 name="find_label_issues",
             ),
             Node(
