@@ -85,12 +85,11 @@ def _names(changes: dict) -> str:
     return ", ".join(f"{html.escape(str(c))} ({d:+.2f})" for c, d in changes.items()) or "none"
 
 
-def ablation_page(title: str, summary_markdown: str, outcomes: list[StepOutcome], summary: pd.DataFrame) -> str:
+def ablation_page(title: str, caveat: str, outcomes: list[StepOutcome], summary: pd.DataFrame) -> str:
     """The page: the ladder table, the per-group table, the heatmap, and each step's helped and hurt classes."""
     table, support = f1_by_step(outcomes)
     ladder = summary[LADDER_COLUMNS].rename(columns=lambda c: c.replace("_", " "))
     groups = summary[["step", "status", *GROUP_COLUMNS]].rename(columns=lambda c: c.replace("_", " "))
-    caveat = next((line.lstrip("> ") for line in summary_markdown.splitlines() if line.startswith(">")), "")
     parts = [f"<h1>{html.escape(title)}</h1>", f'<p class="muted">{html.escape(caveat)}</p>' if caveat else "",
              "<h2>The ladder</h2>", ladder.to_html(index=False, na_rep="-", border=0, float_format="{:.3f}".format),
              "<h2>Head, medium and tail classes (test)</h2>",

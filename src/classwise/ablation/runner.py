@@ -257,7 +257,7 @@ def _write_summary(context: KedroContext, result: LadderResult) -> pd.DataFrame:
         catalog.save("ablation_summary_plot", figure)
     finally:
         plt.close(figure)
-    catalog.save("ablation_report", ablation_page(title, markdown, result.outcomes, table))
+    catalog.save("ablation_report", ablation_page(title, result.caveat, result.outcomes, table))
     mlflow.set_tag("mlflow.note.content", markdown)  # the parent run's description: the ladder table
     log.info("Ablation summary:\n%s", markdown)
     log.info("Per class, step by step: data/08_reporting/ablation/ablation_report.html (also on the parent run).")

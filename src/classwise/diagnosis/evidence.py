@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from classwise.evaluation.confusion import confusion_counts, row_normalised
+from classwise.evaluation.confusion import confused_partner, confusion_counts, row_normalised
 from classwise.evaluation.correlation import f1_size_correlation
 from classwise.diagnosis.config import DiagnoseConfig
 
@@ -51,16 +51,6 @@ def _subset_f1(labels: np.ndarray, predicted: np.ndarray, subset: np.ndarray, na
     return np.where(present, f1, np.nan)
 
 
-def _partner(rates: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each class, the other class with the highest confusion rate along ``axis`` and that rate."""
-    off = rates.copy()
-    np.fill_diagonal(off, -1.0)
-    if axis == 0:  # images of class i predicted as c, as a share of class i's images
-        off = off.T
-    best = off.argmax(1)
-    return best, off[np.arange(len(off)), best]
-
-
 def class_diagnosis(
     labels: np.ndarray,
     probabilities: np.ndarray,
@@ -85,8 +75,8 @@ def class_diagnosis(
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predicted, labels=np.arange(n),
                                                                zero_division=0)
     rates = row_normalised(confusion_counts(labels, predicted, n))
-    out_partner, out_rate = _partner(rates, axis=1)
-    in_partner, in_rate = _partner(rates, axis=0)
+    out_partner, out_rate = confused_partner(rates, axis=1)
+    in_partner, in_rate = confused_partner(rates, axis=0)
     flagged = issues.drop_duplicates("id")["label"].to_numpy(dtype=np.int64) if len(issues) else np.zeros(0, int)
     flagged_share = np.bincount(flagged, minlength=n) / np.maximum(images, 1)
     table = pd.DataFrame({

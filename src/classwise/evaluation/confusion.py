@@ -21,6 +21,18 @@ def row_normalised(counts: np.ndarray) -> np.ndarray:
     return np.divide(counts, support, out=np.zeros(counts.shape, dtype=float), where=support > 0)
 
 
+def confused_partner(rates: np.ndarray, axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For each class, the other class with the highest row-normalised confusion ``rates`` and that rate:
+    along axis 1, the class its images are most often predicted as; along axis 0, the class whose images
+    are most often predicted as it. Ties go to the lower class index."""
+    off = rates.copy()
+    np.fill_diagonal(off, -1.0)
+    if axis == 0:  # images of class i predicted as c, as a share of class i's images
+        off = off.T
+    best = off.argmax(1)
+    return best, off[np.arange(len(off)), best]
+
+
 def confusion_table(counts: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     """The whole matrix in long form, one row a cell: true/predicted label and class, count, rate."""
     n = len(class_names)

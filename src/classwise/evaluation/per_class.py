@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from classwise.evaluation.confusion import confusion_counts
+from classwise.evaluation.confusion import confused_partner, confusion_counts, row_normalised
 from classwise.evaluation.metrics import per_class_table
 
 SUBSET_ORDER = ("val", "test", "train")  # held-out first: the numbers a class is judged by
@@ -18,6 +18,7 @@ COLUMNS = ["subset", "class", "f1", "precision", "recall", "support", "train_cou
 DIGITS = 4  # enough that a threshold at 0.5 still tells 0.4996 from 0.5
 LOGGED_SUBSETS = ("val", "test")
 LOGGED_METRICS = ("f1", "precision", "recall")
+WEAKEST_FIRST = ["f1", "recall", "class"]  # the order of a subset's rows, and of every "weakest" list
 
 
 def most_confused_with(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> tuple[list, np.ndarray]:
@@ -25,14 +26,9 @@ def most_confused_with(labels: np.ndarray, predicted: np.ndarray, class_names: l
 
     A class whose images are never predicted as another gets "" and 0. Ties go to the lower class index.
     """
-    counts = confusion_counts(labels, predicted, len(class_names)).astype(float)
-    np.fill_diagonal(counts, 0)
-    support = np.bincount(np.asarray(labels, dtype=int), minlength=len(class_names))
-    partner = counts.argmax(axis=1)
-    rate = np.divide(counts[np.arange(len(class_names)), partner], support,
-                     out=np.zeros(len(class_names)), where=support > 0)
+    partner, rate = confused_partner(row_normalised(confusion_counts(labels, predicted, len(class_names))))
     names = [class_names[p] if r > 0 else "" for p, r in zip(partner, rate)]
-    return names, rate
+    return names, np.maximum(rate, 0.0)  # a single class has no other: its rate is -1 off the diagonal
 
 
 def size_ranks(train_counts: np.ndarray) -> np.ndarray:
@@ -56,7 +52,7 @@ def per_class_report(
         table["size_rank"] = ranks
         table["group"] = groups
         table["confused_with"], table["confused_rate"] = most_confused_with(labels, predicted, class_names)
-        table = table.sort_values(["f1", "recall", "class"], kind="stable")
+        table = table.sort_values(WEAKEST_FIRST, kind="stable")
         tables.append(table[COLUMNS])
     report = pd.concat(tables, ignore_index=True)
     rounded = ["f1", "precision", "recall", "confused_rate"]

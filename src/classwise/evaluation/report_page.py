@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from classwise.evaluation.per_class import WEAKEST_FIRST  # noqa: E402
+
 EXAMPLES = 6  # images of a weak class and of its partner, side by side
 MISCLASSIFIED = 8  # of each weak class, most confident first
 MAX_CARDS = 24  # a 91-class cut can have dozens of weak classes; the table lists every one
@@ -44,18 +46,23 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
+def _data_uri(buffer: io.BytesIO) -> str:
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def png_data_uri(fig: plt.Figure) -> str:
+    """A figure as an embedded PNG; the figure is closed."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return _data_uri(buffer)
 
 
 def _thumb(image: np.ndarray, scale: int = 2) -> str:
     buffer = io.BytesIO()
     picture = Image.fromarray(image)
     picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return _data_uri(buffer)
 
 
 def _figure_f1_vs_size(report: pd.DataFrame, correlation: dict, carded: list[str]) -> str:
@@ -248,7 +255,7 @@ def report_page(inputs: PageInputs) -> str:
     """The whole page as one HTML string."""
     report, correlation = inputs.per_class_report, inputs.correlation
     subset, threshold = correlation.get("subset", "val"), float(correlation.get("f1_threshold", 0.5))
-    held = report[report["subset"] == subset].sort_values(["f1", "recall", "class"], kind="stable")
+    held = report[report["subset"] == subset].sort_values(WEAKEST_FIRST, kind="stable")
     weak = held[held["f1"] < threshold]
     if len(weak):
         heading = f"Weak classes: F1 under {threshold:g} on {subset} ({len(weak)})"

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from classwise.evaluation.per_class import WEAKEST_FIRST
+
 log = logging.getLogger(__name__)
 
 RULE = "─" * 72
@@ -41,7 +43,7 @@ def _load(catalog, name: str, produced: set[str]) -> Any:
 
 def weakest_lines(report, subset: str, n: int = 3) -> list[str]:
     """The ``n`` classes with the lowest F1 on ``subset``: F1, train images and the class most taken for."""
-    rows = report[report["subset"] == subset].sort_values(["f1", "recall", "class"], kind="stable").head(n)
+    rows = report[report["subset"] == subset].sort_values(WEAKEST_FIRST, kind="stable").head(n)
     if rows.empty:
         return []
     out = [f"weakest {len(rows)} ({subset} F1, train images, most often taken for):"]

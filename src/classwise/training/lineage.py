@@ -43,12 +43,14 @@ def model_fingerprint(model: Mapping[str, Any]) -> str:
                                  for k in sorted(state)))
 
 
-def describe_model(model: Mapping[str, Any], where: str, registered: str | None = None) -> str:
-    """One line naming a model: where it came from, its network, when it was trained, its fingerprint."""
+def describe_model(model: Mapping[str, Any], where: str, registered: str | None = None,
+                   fingerprint_: str | None = None) -> str:
+    """One line naming a model: where it came from, its network, when it was trained, its fingerprint
+    (``fingerprint_`` when the caller has it already)."""
     config = model["config"]
     trained = config.get("trained_at", "at an unrecorded time")
     parts = [f"{where}", f"{config.get('name', '?')} best epoch {config.get('best_epoch', '?')}",
-             f"trained {trained}", f"fingerprint {model_fingerprint(model)}"]
+             f"trained {trained}", f"fingerprint {fingerprint_ or model_fingerprint(model)}"]
     if registered:
         parts.append(f"registered as {registered}")
     return ", ".join(parts)

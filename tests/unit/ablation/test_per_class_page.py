@@ -33,7 +33,8 @@ def test_a_class_is_helped_or_hurt_only_past_its_margin_and_a_failed_step_is_ski
 
 def test_the_page_holds_the_heatmap_the_groups_and_each_steps_classes():
     outcomes = [_outcome("base", {"a": 0.2, "b": 0.9}), _outcome("better", {"a": 0.8, "b": 0.9})]
-    page = ablation_page("Ablation x", "| step |", outcomes, summary_table(outcomes))
+    page = ablation_page("Ablation x", "a tiny ladder checks the mechanics only", outcomes, summary_table(outcomes))
+    assert '<p class="muted">a tiny ladder checks the mechanics only</p>' in page
     assert 'id="heatmap"' in page and "data:image/png;base64," in page
     assert "<b>better</b> against base: helped a (+0.60); hurt none." in page
     assert "<th>test tail top1</th>" in page and "<td>change better</td>" in page  # both tables

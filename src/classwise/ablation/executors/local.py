@@ -34,11 +34,10 @@ def run_step(
     log.info("Ablation step '%s' (%s): %s; its outputs go to %s", step.name, run.info.run_id, step.changes,
              folder.relative_to(project_path) if folder.is_relative_to(project_path) else folder)
     try:
-        where = step_folder(project_path, folder, files)
+        step_folder(project_path, folder, files)
     except OSError as exc:
-        where = None
         outcome = StepOutcome(step.name, step.changes, FAILED, 0.0, run.info.run_id, error=one_line(exc))
-    if where is not None:
-        outcome = execute_step(step, params, overrides, cfg, where, env, run.info.run_id)
+    else:
+        outcome = execute_step(step, params, overrides, cfg, folder, env, run.info.run_id)
     end_runs_above(parent_run_id, outcome.status)
     return record_step(outcome)

@@ -271,12 +271,18 @@ def plot_misclassified(
     )
 
 
-def _page(model_config: dict | None, metrics: dict, per_class_report: pd.DataFrame, correlation: dict,
-          predictions: pd.DataFrame, dataset: LabelledImages, split: pd.DataFrame, cfg: EvaluateConfig,
-          diagnosis: pd.DataFrame | None, label_issues: pd.DataFrame | None) -> str:
-    config = model_config or {}
-    n_classes = len(dataset.class_names)
-    title = f"Classwise report: {config.get('name', 'model')} on {len(dataset)} images in {n_classes} classes"
+def build_report_page(
+    model: dict, metrics: dict, per_class_report: pd.DataFrame, f1_size_correlation: dict,
+    predictions: pd.DataFrame, dataset: LabelledImages, split: pd.DataFrame, evaluate_params: dict[str, Any],
+    saved_class_diagnosis: pd.DataFrame | None, saved_label_issues: pd.DataFrame | None,
+) -> str:
+    """report.html: the headline, F1 against class size, a card for each weak class and the whole table; with
+    the last diagnosis's verdicts when one was saved for this data."""
+    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
+    config, correlation = model.get("config") or {}, f1_size_correlation
+    diagnosis, label_issues = saved_class_diagnosis, saved_label_issues
+    title = (f"Classwise report: {config.get('name', 'model')} on {len(dataset)} images in "
+             f"{len(dataset.class_names)} classes")
     notes = [f"Model: {config.get('name', '?')} {config.get('options') or ''}, best epoch "
              f"{config.get('best_epoch', '?')}, trained {config.get('trained_at', 'at an unrecorded time')}; "
              f"dataset fingerprint {config.get('dataset_fingerprint', '?')}.",
@@ -296,15 +302,3 @@ def _page(model_config: dict | None, metrics: dict, per_class_report: pd.DataFra
         split=split, misclassified_subset=cfg.confusion_subset, diagnosis=diagnosis, label_issues=label_issues,
         notes=notes,
     ))
-
-
-def build_report_page(
-    model: dict, metrics: dict, per_class_report: pd.DataFrame, f1_size_correlation: dict,
-    predictions: pd.DataFrame, dataset: LabelledImages, split: pd.DataFrame, evaluate_params: dict[str, Any],
-    saved_class_diagnosis: pd.DataFrame | None, saved_label_issues: pd.DataFrame | None,
-) -> str:
-    """report.html: the headline, F1 against class size, a card for each weak class and the whole table; with
-    the last diagnosis's verdicts when one was saved for this data."""
-    cfg = parse(EvaluateConfig, evaluate_params, "evaluate")
-    return _page(model.get("config"), metrics, per_class_report, f1_size_correlation, predictions, dataset, split,
-                 cfg, saved_class_diagnosis, saved_label_issues)

@@ -20,7 +20,7 @@ from classwise.serving.predictor import predictor_from_saved_model
 from classwise.serving.register import log_classwise_model
 from classwise.training.lineage import describe_model, model_fingerprint
 from classwise.data.sources import DataConfig, LabelledImages
-from classwise.data.split import SUBSETS, subset_index
+from classwise.data.split import subset_index
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def predict_new_images(
     else:
         predictor = predictor_from_saved_model(model, background, cfg.device, cfg.batch_size)
         info = saved_mlflow_model_info or {}
-        registered = info.get("registered_model_uri")
-        same = registered and info.get("model_fingerprint") == model_fingerprint(model)
-        which = describe_model(model, "data/06_models/model.pt", registered if same else None)
+        registered, fingerprint = info.get("registered_model_uri"), model_fingerprint(model)
+        same = registered and info.get("model_fingerprint") == fingerprint
+        which = describe_model(model, "data/06_models/model.pt", registered if same else None, fingerprint)
     log.info("Predicting with %s; %d classes.", which, len(predictor.class_names))
     result = predict_path(predictor, cfg.input, cfg.top_k, cfg.workers, cfg.progress)
     if result.table.empty:
