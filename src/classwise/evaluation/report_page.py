@@ -287,12 +287,17 @@ def report_page(inputs: PageInputs) -> str:
 """
 
 
-def no_evaluation_page(diagnosis: pd.DataFrame) -> str:
-    """The page when a diagnosis exists but no trained model has been evaluated on this data."""
+NO_EVALUATION = "No trained model has been evaluated on this data yet: run <code>kedro run</code> (the train pipeline)"
+OLD_EVALUATION = ("The saved evaluation was written by an earlier Classwise, without the columns this page reads: "
+                  "run <code>kedro run --pipelines=evaluate</code> (seconds, no training)")
+
+
+def no_evaluation_page(diagnosis: pd.DataFrame, why: str = NO_EVALUATION) -> str:
+    """The page when a diagnosis exists but no usable evaluation of a trained model does (``why``)."""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Classwise report</title><style>{STYLE}</style></head><body>
 <h1>Classwise report</h1>
-<p>No trained model has been evaluated on this data yet: run <code>kedro run</code> (the train pipeline) for the
+<p>{why} for the
 headline numbers and a card for each weak class, with this diagnosis of {len(diagnosis)} classes on them.
 The diagnosis itself is in <code>class_diagnosis.csv</code> and <code>label_issues.csv</code> beside this page.</p>
 </body></html>

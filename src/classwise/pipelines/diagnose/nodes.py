@@ -26,7 +26,8 @@ from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_fig
 from classwise.diagnosis.issues import CLEANLAB
 from classwise.evaluation.metrics import summary_metrics
 from classwise.pipelines.evaluate.nodes import build_report_page as report_with_diagnosis
-from classwise.evaluation.report_page import no_evaluation_page
+from classwise.evaluation.per_class import COLUMNS as PER_CLASS_COLUMNS
+from classwise.evaluation.report_page import OLD_EVALUATION, no_evaluation_page
 from classwise.data.sources import LabelledImages
 from classwise.data.label_fixes import fixes_template
 from classwise.data.split import dataset_rows
@@ -184,6 +185,10 @@ def refresh_report_page(
         log.info("report.html holds the trained model's evaluation, and there is none for this data yet: "
                  "`kedro run` writes it, with this diagnosis on each weak class's card.")
         return no_evaluation_page(class_diagnosis)
+    if not set(PER_CLASS_COLUMNS) <= set(saved_per_class_report.columns):
+        log.warning("data/08_reporting/per_class_report.csv was written by an earlier Classwise; run `kedro run "
+                    "--pipelines=evaluate` (no training) for a report.html with this diagnosis on it.")
+        return no_evaluation_page(class_diagnosis, OLD_EVALUATION)
     log.info("report.html rewritten with this diagnosis on each weak class's card (data/08_reporting/report.html).")
     return report_with_diagnosis(saved_model, saved_metrics, saved_per_class_report, saved_f1_size_correlation,
                                  saved_predictions, dataset, split, evaluate_params, class_diagnosis, label_issues)
