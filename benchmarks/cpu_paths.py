@@ -44,7 +44,7 @@ VARIANTS = {
 }
 
 
-def endless(batches: DeviceBatches, prefetch: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def endless(batches: DeviceBatches, prefetch: bool) -> Iterator[tuple[torch.Tensor, ...]]:
     while True:
         yield from (prefetched(batches.epoch()) if prefetch else batches.epoch())
 
@@ -66,7 +66,7 @@ def variant_step(name: str, args: argparse.Namespace, images: np.ndarray, labels
     source = endless(batches, prefetch)
 
     def step() -> None:
-        xb, target, _ = next(source)
+        xb, target, _, _ = next(source)
         train_step(xb, target)
 
     start = time.perf_counter()

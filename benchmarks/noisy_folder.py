@@ -6,9 +6,10 @@ mammals, fish, large carnivores, vehicles 1; 20 classes), ``--per-class`` images
 another class, half of them under a look-alike (a class of the same superclass), half under a
 class of another superclass. The truth (file, true class, filed class) goes to ``--truth``, outside the folder.
 
-``score``: precision and recall of a diagnose run's flagged images (``label_issues.csv``) against
-the truth, precision among the top N suspects (N = the true number of errors), and the fold models'
-out-of-fold top-1, as JSON.
+``score``: for each signal the project's outputs hold (the diagnose run's label issues, the train
+run's training dynamics, the two together, Datalab's audit), precision and recall of its flagged
+images against the truth and precision among its top N suspects (N = the true number of errors), as
+JSON; the training dynamics only see the training images, so they are scored against those.
 
     python benchmarks/noisy_folder.py build --archive ../shared/data --root /tmp/noisy/images \\
         --truth /tmp/noisy/truth.csv
@@ -49,13 +50,19 @@ def _load(archive: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str],
     return images, fine, coarse, decode(meta["fine_label_names"]), decode(meta["coarse_label_names"])
 
 
-def build(args: argparse.Namespace) -> dict:
-    images, fine, coarse, fine_names, coarse_names = _load(Path(args.archive))
+def _pick(args: argparse.Namespace, fine: np.ndarray, coarse: np.ndarray, coarse_names: list[str]):
+    """(rng after the draw, the classes, the archive rows picked): the same for the same seed and options."""
     rng = np.random.default_rng(args.seed)
     chosen_coarse = [coarse_names.index(s) for s in args.superclasses]
     classes = sorted({int(f) for f, c in zip(fine, coarse) if c in chosen_coarse})
-    superclass_of = {f: int(coarse[np.flatnonzero(fine == f)[0]]) for f in classes}
     picked = np.concatenate([rng.choice(np.flatnonzero(fine == f), args.per_class, replace=False) for f in classes])
+    return rng, classes, picked
+
+
+def build(args: argparse.Namespace) -> dict:
+    images, fine, coarse, fine_names, coarse_names = _load(Path(args.archive))
+    rng, classes, picked = _pick(args, fine, coarse, coarse_names)
+    superclass_of = {f: int(coarse[np.flatnonzero(fine == f)[0]]) for f in classes}
     true = fine[picked].copy()
     filed = true.copy()
     n_noisy = int(round(args.noise * len(picked)))
@@ -84,31 +91,86 @@ def build(args: argparse.Namespace) -> dict:
     return summary
 
 
+def heldout(args: argparse.Namespace) -> dict:
+    """Top-1 of a trained model on the archive's images of the folder's classes that the folder does not
+    hold (true labels; 300 a class with the defaults): a clean test set far larger than the split's."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from classwise.core.device import predict_proba
+    from classwise.models.loading import load_network
+
+    images, fine, coarse, fine_names, coarse_names = _load(Path(args.archive))
+    _, classes, picked = _pick(args, fine, coarse, coarse_names)
+    rows = np.setdiff1d(np.flatnonzero(np.isin(fine, classes)), picked)
+    model = torch.load(args.model, map_location="cpu", weights_only=True)
+    names = model["config"]["class_names"]
+    index_of = {name: i for i, name in enumerate(names)}
+    truth = np.asarray([index_of[fine_names[f]] for f in fine[rows]])
+    norm = model["config"]["normalization"]
+    probs = predict_proba(load_network(model), images[rows], norm["mean"], norm["std"])
+    result = {"model": args.model, "heldout_images": int(len(rows)),
+              "top1": float((probs.argmax(1) == truth).mean())}
+    print(json.dumps(result, indent=1))
+    return result
+
+
+def _relative(source: str) -> str:
+    parts = Path(str(source)).parts
+    return "/".join(parts[-2:])  # <class>/<name>
+
+
+def _scored(ranked: list[str], flagged: set[str], flipped: set[str], images: int) -> dict:
+    """Precision and recall of a flagged set, and precision among the first N of a ranking (N = true errors)."""
+    hits = len(flagged & flipped)
+    return {
+        "images": images, "true_errors": len(flipped), "flagged": len(flagged), "flagged_share": len(flagged) / images,
+        "precision": hits / max(len(flagged), 1), "recall": hits / max(len(flipped), 1),
+        "top_n_precision": len(set(ranked[:len(flipped)]) & flipped) / max(min(len(flipped), len(ranked)), 1),
+        "top_24_precision": len(set(ranked[:24]) & flipped) / max(min(24, len(ranked)), 1),
+        "random_precision": len(flipped) / images,
+    }
+
+
 def score(args: argparse.Namespace) -> dict:
+    """Every signal the project's outputs hold: the diagnose run's label issues (K-fold), the train run's
+    training dynamics (its training images only), their agreement, and Datalab's audit."""
     truth = pd.read_csv(args.truth)
     project = Path(args.project)
-    issues = pd.read_csv(project / "data/08_reporting/label_issues.csv", dtype={"source_file": str})
     flipped = set(truth.loc[truth["flipped"], "file"])
-
-    def relative(source: str) -> str:
-        parts = Path(str(source)).parts
-        return "/".join(parts[-2:])  # <class>/<name>
-
-    ranked = [relative(s) for s in issues.sort_values("rank")["source_file"]]
-    flagged = set(ranked)
-    hits = len(flagged & flipped)
-    top = ranked[:len(flipped)]
-    oof = pd.read_parquet(project / "data/07_model_output/oof_predictions.parquet")
-    diagnosis = pd.read_csv(project / "data/08_reporting/class_diagnosis.csv")
-    result = {
-        "images": len(truth), "true_errors": len(flipped), "flagged": len(flagged), "flagged_share": len(flagged) / len(truth),
-        "precision": hits / max(len(flagged), 1), "recall": hits / max(len(flipped), 1),
-        "top_n_precision": len(set(top) & flipped) / max(len(top), 1),
-        "top_24_precision": len(set(ranked[:24]) & flipped) / max(min(24, len(ranked)), 1),
-        "random_precision": len(flipped) / len(truth),
-        "oof_top1": float((oof["label"] == oof["predicted"]).mean()),
-        "reliability": str(diagnosis["reliability"].iloc[0]) if "reliability" in diagnosis else None,
-    }
+    result: dict = {"images": len(truth), "true_errors": len(flipped)}
+    issues_file = project / "data/08_reporting/label_issues.csv"
+    if issues_file.is_file():
+        issues = pd.read_csv(issues_file, dtype={"source_file": str})
+        ranked = [_relative(s) for s in issues.sort_values("rank")["source_file"]]
+        oof = pd.read_parquet(project / "data/07_model_output/oof_predictions.parquet")
+        diagnosis = pd.read_csv(project / "data/08_reporting/class_diagnosis.csv")
+        result["kfold"] = {
+            **_scored(ranked, set(ranked), flipped, len(truth)),
+            "oof_top1": float((oof["label"] == oof["predicted"]).mean()),
+            "reliability": str(diagnosis["reliability"].iloc[0]) if "reliability" in diagnosis else None,
+        }
+    dynamics_file = project / "data/07_model_output/training_dynamics.parquet"
+    if dynamics_file.is_file():
+        dynamics = pd.read_parquet(dynamics_file)
+        ids = [_relative(i) for i in dynamics["id"]]
+        dyn_flagged = {i for i, f in zip(ids, dynamics["flagged"]) if f}
+        in_training = flipped & set(ids)
+        result["dynamics"] = _scored(ids, dyn_flagged, in_training, len(ids))
+        if "kfold" in result:
+            kfold_flagged = set(ranked) & set(ids)
+            both = dyn_flagged & kfold_flagged
+            result["kfold_on_training_images"] = _scored([r for r in ranked if r in set(ids)], kfold_flagged,
+                                                         in_training, len(ids))
+            result["both"] = _scored([i for i in ids if i in both], both, in_training, len(ids))  # AUM order
+    audit_file = project / "data/08_reporting/data_issues.csv"
+    if audit_file.is_file():
+        audit = pd.read_csv(audit_file, dtype={"source_file": str, "id": str})
+        for kind, rows in audit.groupby("issue"):
+            ranked = [_relative(i) for i in rows.sort_values("score")["id"]]
+            result[f"datalab_{kind}"] = _scored(ranked, set(ranked), flipped, len(truth))
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
@@ -130,10 +192,16 @@ def main(argv: list[str] | None = None) -> dict:
     s.add_argument("--truth", required=True)
     s.add_argument("--project", default=".", help="the project whose data/ holds the diagnose run's outputs")
     s.add_argument("--out", default=None)
+    h = sub.add_parser("heldout", help="a trained model's top-1 on the archive images the folder does not hold")
+    h.add_argument("--archive", default="data/01_raw")
+    h.add_argument("--model", default="data/06_models/model.pt")
+    h.add_argument("--superclasses", nargs="+", default=SUPERCLASSES)
+    h.add_argument("--per-class", type=int, default=300)
+    h.add_argument("--seed", type=int, default=0, help="the seed the folder was built with")
     args = p.parse_args(argv)
     if args.command == "build" and Path(args.truth).resolve().is_relative_to(Path(args.root).resolve()):
         p.error("--truth must be outside --root, or the truth would be ingested with the images")
-    return build(args) if args.command == "build" else score(args)
+    return {"build": build, "score": score, "heldout": heldout}[args.command](args)
 
 
 if __name__ == "__main__":

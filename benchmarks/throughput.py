@@ -233,7 +233,7 @@ def ours_loop(
         return state["order"][state["at"] - batch_size : state["at"]]
 
     def step() -> None:
-        xb, target, _ = batches.batch(next_indices())
+        xb, target, _, _ = batches.batch(next_indices())
         train_step(xb, target)
 
     def sample() -> tuple[torch.Tensor, torch.Tensor]:

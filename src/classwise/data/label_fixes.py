@@ -93,7 +93,11 @@ def apply_label_fixes(data: LabelledImages, fixes: pd.DataFrame, path: str | Pat
 def fixes_template(issues: pd.DataFrame) -> pd.DataFrame:
     """The diagnosis's suspects as a fixes file to fill in: the action left empty, the suggested class as
     new_class, the reason and confidence as the note."""
+    agree = issues["dynamics_agree"] if "dynamics_agree" in issues else pd.Series(False, index=issues.index)
+    aum = issues["training_aum"] if "training_aum" in issues else pd.Series(np.nan, index=issues.index)
     note = [f"{reason}; given {given}, self-confidence {conf:.2f}"
-            for reason, given, conf in zip(issues["reason"], issues["given_class"], issues["self_confidence"])]
+            + (f"; training dynamics agree (AUM {a:.2f})" if agreed else "")
+            for reason, given, conf, agreed, a in zip(issues["reason"], issues["given_class"],
+                                                      issues["self_confidence"], agree, aum)]
     return pd.DataFrame({"id": issues["id"].astype(str), "action": "", "new_class": issues["suggested_class"],
                          "note": note}, columns=COLUMNS)

@@ -7,7 +7,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 from sklearn.model_selection import StratifiedKFold
+from torch import nn
 from tqdm.auto import tqdm
 
 from classwise.core.errors import ConfigError
@@ -60,6 +62,30 @@ class OutOfFold:
     probabilities: np.ndarray  # (N, classes) float32, row i from the model that did not train on image i
     fold: np.ndarray  # (N,) fold of each image
     history: list[dict[str, float]]  # one row a fold and epoch: fold, epoch, losses, accuracies, ...
+    # (N, K x width) float32: every image through every fold model's penultimate layer, each model's part
+    # L2-normalised and the whole divided by sqrt(K), so a cosine distance is the mean of the K models' ones.
+    embeddings: np.ndarray | None = None
+    # (N,) the area under the margin (training.dynamics) while the K-1 fold models that trained on an image
+    # did so, over all their observations of it; NaN for an image no plain batch held
+    aum: np.ndarray | None = None
+
+
+def penultimate_and_probabilities(network: nn.Module, images: np.ndarray, mean: Sequence[float],
+                                  std: Sequence[float], device: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features into the final linear layer ``fc``, softmax probabilities) of every image, in one pass."""
+    head = getattr(network, "fc", None)
+    if not isinstance(head, nn.Linear):
+        raise ConfigError(f"The network {type(network).__name__} has no final linear layer named 'fc', so its "
+                          f"embeddings cannot be read for the data audit; use a network of "
+                          f"classwise.models.available_models().")
+    captured: list[torch.Tensor] = []
+    handle = head.register_forward_hook(lambda module, args, out: captured.append(args[0].detach().float().cpu()))
+    try:
+        probabilities = predict_proba(network, images, mean, std, device=device, batch_size=batch_size)
+    finally:
+        handle.remove()
+    features = torch.cat(captured).numpy() if captured else np.zeros((0, head.in_features), np.float32)
+    return features, probabilities
 
 
 def out_of_fold_probabilities(
@@ -88,6 +114,8 @@ def out_of_fold_probabilities(
     fold_of = stratified_folds(labels, folds, seed)
     probabilities = np.zeros((len(labels), num_classes), dtype=np.float32)
     history: list[dict[str, float]] = []
+    parts: list[np.ndarray] = []
+    margin_sum, observations = np.zeros(len(labels)), np.zeros(len(labels))
     for k in _bar(range(folds), recipe.progress):
         held_out = np.flatnonzero(fold_of == k)
         trained_on = np.flatnonzero(fold_of != k)
@@ -98,10 +126,17 @@ def out_of_fold_probabilities(
             on_epoch_end=None if on_epoch_end is None else (lambda row, k=k: on_epoch_end(k, row)),
         )
         history.extend({"fold": k, **row} for row in result.history)
+        seen = result.dynamics["observations"]
+        observations[trained_on] += seen
+        margin_sum[trained_on] += np.where(seen > 0, np.nan_to_num(result.dynamics["aum"]) * seen, 0.0)
         network = build_model(recipe.model, num_classes, **recipe.model_options)
         network.load_state_dict(result.last_state)
-        probabilities[held_out] = predict_proba(network, images[held_out], mean, std, device=recipe.device,
-                                                batch_size=batch_size)
+        features, every = penultimate_and_probabilities(network, images, mean, std, recipe.device, batch_size)
+        probabilities[held_out] = every[held_out]
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        parts.append(features / np.maximum(norms, 1e-12) / np.sqrt(folds))
         accuracy = float((probabilities[held_out].argmax(1) == labels[held_out]).mean())
         log.info("Fold %d/%d: held-out accuracy %.4f.", k + 1, folds, accuracy)
-    return OutOfFold(probabilities=probabilities, fold=fold_of, history=history)
+    return OutOfFold(probabilities=probabilities, fold=fold_of, history=history,
+                     embeddings=np.concatenate(parts, axis=1).astype(np.float32),
+                     aum=np.where(observations > 0, margin_sum / np.maximum(observations, 1), np.nan))

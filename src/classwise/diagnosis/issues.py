@@ -12,6 +12,7 @@ from classwise.core.errors import DataError
 
 ISSUE_COLUMNS = ["rank", "id", "source_file", "label", "given_class", "suggested_label", "suggested_class",
                  "self_confidence", "suggested_confidence", "reason"]
+DYNAMICS_COLUMNS = ["training_aum", "dynamics_agree"]  # joined when the trained model's training dynamics exist
 CLEANLAB = "cleanlab"
 DUPLICATE = "exact duplicate across classes"
 
@@ -101,6 +102,20 @@ def duplicate_issues(
                      np.asarray(probabilities), ids, class_names, DUPLICATE)
         rows.insert(0, "rank", np.arange(len(table) + 1, len(table) + len(rows) + 1))
         table = pd.concat([table, rows[ISSUE_COLUMNS]], ignore_index=True)
+    return table
+
+
+def join_training_dynamics(issues: pd.DataFrame, dynamics: pd.DataFrame | None) -> pd.DataFrame:
+    """Add the trained model's view of each suspect: ``training_aum`` (its area under the margin while
+    the model trained on the image; empty for images it did not train on, or without dynamics) and
+    ``dynamics_agree`` (True where the training dynamics flagged the image too)."""
+    table = issues.copy()
+    if dynamics is None or not len(dynamics):
+        table["training_aum"], table["dynamics_agree"] = np.nan, False
+        return table
+    by_id = dynamics.set_index(dynamics["id"].astype(str))
+    table["training_aum"] = table["id"].astype(str).map(by_id["aum"]).astype(float)
+    table["dynamics_agree"] = table["id"].astype(str).map(by_id["flagged"]).fillna(False).astype(bool)
     return table
 
 

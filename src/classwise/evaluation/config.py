@@ -24,6 +24,7 @@ class EvaluateConfig:
     amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (core.device.speed_path)
     channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
     group_thresholds: list[int] | None = None  # [a, b]: tail under a train images, head over b; None = terciles
+    aum_threshold: float = -1.5  # training images with an area under the margin under this are flagged
     logit_adjust_tau: float = 0.0  # post-hoc logit adjustment (0 = off); when on, adjusted_* metrics too
 
     def __post_init__(self) -> None:

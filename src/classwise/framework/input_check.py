@@ -18,7 +18,7 @@ from classwise.core.errors import ConfigError
 WRITTEN_BY = {
     "dataset": "data", "split": "data", "normalization_stats": "data", "duplicate_images": "data",
     "label_noise": "data", "rejected_images": "data",
-    "model": "train", "training_history": "train",
+    "model": "train", "training_history": "train", "training_dynamics": "train",
     "predictions": "evaluate", "per_class_report": "evaluate",
 }
 

@@ -57,8 +57,11 @@ class DeviceBatches:
         """The image indices of one epoch."""
         return epoch_indices(self.labels, self.num_classes, self.oversample, self.generator)
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(augmented uint8 images, targets (labels, or soft targets under CutMix), labels) at ``idx``.
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(augmented uint8 images, targets (labels, or soft targets under CutMix), labels, rows) at ``idx``.
+
+        ``rows`` are the dataset rows of the images when each is one image (the training
+        dynamics record them), None when CutMix mixed the batch.
 
         A data-parallel replica augments the whole global batch, drawing exactly what one
         process would, and keeps its equal slice: the replicas' random states never diverge,
@@ -67,17 +70,20 @@ class DeviceBatches:
         """
         xb = augment_batch(self.images[idx], self.augment, self.generator)
         yb = self.labels[idx]
-        target = yb
+        target, rows = yb, idx
         if self.cutmix_p > 0:
+            plain = xb
             xb, target = cutmix(xb, yb, self.num_classes, self.cutmix_p, self.cutmix_alpha, self.host_rng,
                                 self.generator)
+            rows = idx if xb is plain else None
         if self.world > 1:
             per = len(idx) // self.world
             keep = slice(self.rank * per, (self.rank + 1) * per)
             xb, target, yb = xb[keep], target[keep], yb[keep]
-        return xb, target, yb
+            rows = None if rows is None else rows[keep]
+        return xb, target, yb, rows
 
-    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         order = self.order()
         for step in range(len(self)):
             yield self.batch(order[step * self.batch_size : (step + 1) * self.batch_size])

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = frozenset({"format", "config", "epoch", "model", "optimizer", "history", "best", "rng"})
+OPTIONAL_CHECKPOINT_KEYS = frozenset({"dynamics"})  # absent from an earlier Classwise's checkpoints
 
 # Keys that do not change what is trained: how long, where to write, how to show it.
 # ``epochs`` is left out so that raising it continues a finished run.
@@ -165,6 +166,7 @@ class TrainingState:
     best_accuracy: float = -1.0  # validation accuracy of the best epoch so far
     best_epoch: int = 0  # 1-based; 0 = none yet
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)  # its weights, on the CPU
+    dynamics: torch.Tensor | None = None  # training.dynamics totals after the last epoch, on the CPU
 
     @property
     def epoch(self) -> int:
@@ -190,6 +192,7 @@ def checkpoint_state(config: dict[str, Any], model, optimizer, state: TrainingSt
         "history": state.history,
         "best": {"accuracy": state.best_accuracy, "epoch": state.best_epoch, "state": state.best_state},
         "rng": capture_rng_states(generator, host_rng),
+        "dynamics": state.dynamics,
     }
 
 
@@ -225,6 +228,7 @@ def resume(path: Path, epochs: int, enabled: bool, model, optimizer, state: Trai
     state.best_accuracy = blob["best"]["accuracy"]
     state.best_epoch = blob["best"]["epoch"]
     state.best_state = blob["best"]["state"]
+    state.dynamics = blob.get("dynamics")  # absent from checkpoints of an earlier Classwise
     if blob["epoch"] == epochs:
         log.info("Checkpoint '%s' is complete (%d epochs): reusing its result without training; set "
                  "train.resume to false to train again.", path.name, blob["epoch"])

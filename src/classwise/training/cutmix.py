@@ -45,7 +45,8 @@ def cutmix(
     """Images (B, C, H, W) and integer labels -> mixed images and soft targets (B, num_classes).
 
     Each row of the targets sums to 1; the partner's class gets exactly the share of
-    pixels pasted from it. The input batch is not modified.
+    pixels pasted from it. The input batch is not modified; a batch left alone is returned
+    as the very same tensor (the batch source tells mixed batches from plain ones by that).
     """
     targets = F.one_hot(labels, num_classes).to(torch.float32)
     box = cutmix_box(images.shape[-2], images.shape[-1], p, alpha, rng)

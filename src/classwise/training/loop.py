@@ -25,6 +25,7 @@ from classwise.core.device import predict_logits, resolve_device, to_device_imag
 from classwise.training.batches import DeviceBatches, prefetched
 from classwise.training.config import TrainConfig
 from classwise.training import distributed
+from classwise.training.dynamics import TrainingDynamics
 from classwise.training.checkpoint import (
     CheckpointLock,
     TrainingState,
@@ -57,6 +58,8 @@ class TrainResult:
     # Weights after the last epoch (CPU): out-of-fold prediction (classwise.diagnosis) must not pick
     # its weights by the held-out fold's own labels.
     last_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Per training image, in the order given: observations, aum, confidence, variability (training.dynamics).
+    dynamics: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _bar(iterable, cfg: TrainConfig, **kwargs):
@@ -115,6 +118,7 @@ def fit(
     y_val = torch.from_numpy(np.asarray(val_labels, dtype=np.int64)).to(device)
     val_criterion = nn.CrossEntropyLoss(reduction="sum")
 
+    dynamics = TrainingDynamics(len(y_train), device)
     state = TrainingState()
     ckpt_file = None
     with contextlib.ExitStack() as held:
@@ -131,11 +135,16 @@ def fit(
             if not distributed.is_main():
                 ckpt_file = None
         resumed_from = state.epoch
+        if state.dynamics is not None:
+            dynamics.load(state.dynamics)
+        elif resumed_from:
+            log.warning("The checkpoint holds no training dynamics (an earlier Classwise wrote it): "
+                        "training_dynamics covers epochs %d-%d only.", resumed_from + 1, cfg.epochs)
         if replica is not None:  # after resume: DDP starts every replica from rank 0's weights
             ddp = distributed.replicate(step.model, device, cfg.sync_batchnorm)
             step.forward = torch.compile(ddp) if step.forward is not step.model else ddp
         _train_epochs(cfg, batches, step, x_val, y_val, val_criterion, state, ckpt_file, generator, host_rng,
-                      device, on_epoch_end)
+                      device, on_epoch_end, dynamics)
     return TrainResult(
         best_state=state.best_state,
         model_config={"name": cfg.model, "num_classes": num_classes, "options": dict(cfg.model_options)},
@@ -143,13 +152,14 @@ def fit(
         best_epoch=state.best_epoch,
         resumed_from=resumed_from,
         last_state={k: v.detach().to("cpu", copy=True) for k, v in step.model.state_dict().items()},
+        dynamics=dynamics.table(),
     )
 
 
 def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_val: torch.Tensor,
                   y_val: torch.Tensor, val_criterion: nn.Module, state: TrainingState, ckpt_file,
                   generator: torch.Generator, host_rng: np.random.Generator, device: torch.device,
-                  on_epoch_end: Callable[[dict[str, float]], None] | None) -> None:
+                  on_epoch_end: Callable[[dict[str, float]], None] | None, dynamics: TrainingDynamics) -> None:
     """The epochs from ``state.epoch`` to ``cfg.epochs``: train, validate, record, checkpoint, report."""
     with logging_redirect_tqdm():
         epochs_bar = _bar(range(state.epoch, cfg.epochs), cfg, desc="epochs", initial=state.epoch,
@@ -165,14 +175,19 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
             source = prefetched(batches.epoch()) if step.path.prefetch else batches.epoch()
-            for xb, target, yb in _bar(source, cfg, total=len(batches), leave=False,
-                                       desc=f"epoch {epoch + 1}/{cfg.epochs}"):
+            for xb, target, yb, rows in _bar(source, cfg, total=len(batches), leave=False,
+                                             desc=f"epoch {epoch + 1}/{cfg.epochs}"):
                 loss, logits = step(xb, target)
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
-            if distributed.current() is not None:  # the whole global batch's numbers, on every replica
-                loss_sum, correct, seen = distributed.current().sum_epoch(loss_sum, correct, seen)
+                if rows is not None:  # the step's own logits: no extra forward pass
+                    dynamics.record(logits, yb, rows)
+            replica = distributed.current()
+            if replica is not None:  # the whole global batch's numbers, on every replica
+                loss_sum, correct, seen = replica.sum_epoch(loss_sum, correct, seen)
+            dynamics.end_epoch(None if replica is None else replica.all_reduce)
+            state.dynamics = dynamics.state()
             train_loss = loss_sum.item() / max(seen, 1)
             train_seconds = time.perf_counter() - start
             if not math.isfinite(train_loss):

@@ -31,7 +31,7 @@ def noisy_run():
     data = source.data
     split = split_dataset(data, {"val_per_class": 10, "test_per_class": 10})
     kept = ["label_issues", "class_diagnosis", "diagnose_metrics", "oof_predictions", "oof_f1_size_correlation",
-            "report_page"]
+            "report_page", "data_issues", "audit_metrics"]
     catalog = DataCatalog({
         "dataset": MemoryDataset(data),
         "split": MemoryDataset(split),
@@ -42,7 +42,8 @@ def noisy_run():
         "params:evaluate": MemoryDataset({}),
         # No trained model has been evaluated on this data: the page says so instead of failing.
         **{f"saved_{name}": OptionalDataset({"type": "MemoryDataset"})
-           for name in ("model", "metrics", "per_class_report", "f1_size_correlation", "predictions")},
+           for name in ("model", "metrics", "per_class_report", "f1_size_correlation", "predictions",
+                        "training_dynamics")},
         **{name: KeptDataset() for name in kept},
     })
     SequentialRunner().run(register_pipelines()["diagnose"], catalog)
@@ -78,10 +79,21 @@ def test_every_image_gets_one_held_out_prediction_and_every_class_a_row(noisy_ru
     assert set(outputs["oof_f1_size_correlation"]) == {"val", "out_of_fold"}
 
 
+def test_the_data_audit_runs_on_the_same_folds(noisy_run):
+    outputs, source = noisy_run
+    audit, counts = outputs["data_issues"], outputs["audit_metrics"]
+    assert set(audit["issue"]) <= {"label", "near_duplicate", "outlier"}
+    assert set(audit["id"]) <= set(source.data.ids)
+    assert counts["label_issues"]["value"] == (audit["issue"] == "label").sum() > 0
+    flipped = {row["id"] for row in source.label_noise}
+    labelled = set(audit.loc[audit["issue"] == "label", "id"])
+    assert len(labelled & flipped) / len(labelled) >= 3 * NOISE_RATE  # Datalab's label issues, far above chance
+
+
 def test_diagnose_is_its_own_pipeline_not_part_of_train():
     pipelines = register_pipelines()
     diagnose = {n.name for n in pipelines["diagnose"].nodes}
-    assert diagnose == {"predict_out_of_fold", "find_label_issues", "diagnose_classes", "summarize_diagnosis",
-                        "refresh_report_page"}
+    assert diagnose == {"predict_out_of_fold", "audit_data", "find_label_issues", "diagnose_classes",
+                        "summarize_diagnosis", "refresh_report_page"}
     assert not diagnose & {n.name for n in pipelines["train"].nodes}
     assert pipelines["diagnose"].inputs() >= {"dataset", "split", "normalization_stats"}

@@ -45,17 +45,20 @@ def test_registry_has_data_train_evaluate_and_default_is_train():
             "train_model", "predict", "compute_metrics", "build_per_class_report",
             "correlate_f1_with_class_size", "summarize_class_distribution"} <= names
     assert names == {n.name for n in pipelines["data"].nodes + pipelines["evaluate"].nodes} | {
-        "train_model", "log_mlflow_model"}
+        "train_model", "summarize_training_dynamics", "log_mlflow_model"}
 
 
 def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     pipeline = register_pipelines()["train"].from_nodes("split_dataset")
-    catalog = _catalog("per_class_report", "metrics", "predictions", "f1_size_correlation", "report_page", **{
+    catalog = _catalog("per_class_report", "metrics", "predictions", "f1_size_correlation", "report_page",
+                       "training_dynamics", "dynamics_metrics", **{
         "dataset": small_images,
         "params:split": SPLIT,
         "params:normalization": {"mode": "computed"},
         "params:train": TINY_TRAIN,
         "params:evaluate": {"device": "cpu"},
+        "params:evaluate.aum_threshold": -1.5,
+        "label_noise": pd.DataFrame({"id": [small_images.ids[0]], "given": [0], "true": [1]}),
         "params:predict": {},
         "params:data.image_folder.background": [255, 255, 255],
     })
@@ -72,6 +75,9 @@ def test_whole_train_pipeline_on_an_in_memory_catalog(small_images):
     assert len(predictions) == len(small_images)
     corr = catalog["f1_size_correlation"].load()
     assert corr["n_classes"] == small_images.num_classes and corr["subset"] == "val"
+    dynamics = catalog["training_dynamics"].load()
+    assert set(dynamics["id"]) == set(predictions.loc[predictions["subset"] == "train", "id"])
+    assert catalog["dynamics_metrics"].load()["images"]["value"] == len(dynamics)
 
 
 def test_data_slice_ingests_validates_splits(tmp_path):

@@ -106,5 +106,5 @@ def test_a_checkpoint_of_another_structure_is_one_sentence_not_a_key_error(tmp_p
 def test_checkpoint_keys_match_what_the_loop_writes(tmp_path):
     _fit(_cfg(tmp_path))
     (checkpoint,) = tmp_path.glob("*.pt")
-    assert set(torch.load(checkpoint, weights_only=True)) == ckpt.CHECKPOINT_KEYS
+    assert set(torch.load(checkpoint, weights_only=True)) == ckpt.CHECKPOINT_KEYS | ckpt.OPTIONAL_CHECKPOINT_KEYS
     assert np.isfinite(load_checkpoint(checkpoint)["history"][0]["train_loss"])

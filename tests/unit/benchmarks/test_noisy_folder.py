@@ -24,10 +24,17 @@ def test_score_counts_hits_among_flagged_and_the_top_n(tmp_path):
                  ).to_csv(reports / "label_issues.csv", index=False)
     pd.DataFrame({"class": ["c0"], "reliability": ["reliable"]}).to_csv(reports / "class_diagnosis.csv", index=False)
     pd.DataFrame({"label": [0, 1, 1, 0], "predicted": [0, 1, 0, 0]}).to_parquet(output / "oof_predictions.parquet")
+    # Training dynamics of the training images c0/00000..c1/00003 (a flip ranked first, flagged with a clean one).
+    pd.DataFrame({"id": ["c0/00000.png", "c1/00003.png", "c1/00001.png", "c0/00002.png"],
+                  "flagged": [True, True, False, False]}).to_parquet(output / "training_dynamics.parquet")
     result = NOISY.main(["score", "--truth", str(tmp_path / "truth.csv"), "--project", str(tmp_path)])
-    assert result["precision"] == pytest.approx(2 / 3) and result["recall"] == 1.0
-    assert result["top_n_precision"] == 0.5  # the top 2 hold one flip
-    assert result["oof_top1"] == 0.75 and result["random_precision"] == 0.2
+    kfold = result["kfold"]
+    assert kfold["precision"] == pytest.approx(2 / 3) and kfold["recall"] == 1.0
+    assert kfold["top_n_precision"] == 0.5  # the top 2 hold one flip
+    assert kfold["oof_top1"] == 0.75 and kfold["random_precision"] == 0.2
+    dynamics = result["dynamics"]  # scored against the flips among the training images: both of them
+    assert dynamics["true_errors"] == 2 and dynamics["precision"] == 0.5 and dynamics["recall"] == 0.5
+    assert result["both"]["flagged"] == 1 and result["both"]["precision"] == 1.0  # c0/00000 flagged by both
 
 
 @pytest.mark.skipif(not (ARCHIVE / "cifar-100-python.tar.gz").is_file(),

@@ -76,3 +76,20 @@ def test_score_against_noise_counts_hits():
     score = score_against_noise(["a", "b", "c", "d"], ["b", "d", "e"])
     assert score == {"flagged": 4, "flipped": 3, "true_positives": 2, "precision": 0.5, "recall": pytest.approx(2 / 3)}
     assert score_against_noise([], ["x"])["precision"] == 0.0
+
+
+def test_the_trained_models_training_dynamics_are_joined_to_the_suspects():
+    from classwise.data.label_fixes import fixes_template
+    from classwise.diagnosis import join_training_dynamics
+
+    issues = pd.DataFrame({"id": ["a", "b", "c"], "reason": "cleanlab", "given_class": "cat",
+                           "suggested_class": "dog", "self_confidence": [0.1, 0.2, 0.3]})
+    dynamics = pd.DataFrame({"id": ["b", "c", "z"], "aum": [-2.5, 0.4, -3.0], "flagged": [True, False, True]})
+    joined = join_training_dynamics(issues, dynamics)
+    assert joined["dynamics_agree"].tolist() == [False, True, False]  # a: not trained on (a val or test image)
+    assert np.isnan(joined["training_aum"][0]) and joined["training_aum"][1] == -2.5
+    template = fixes_template(joined.sort_values("dynamics_agree", ascending=False, kind="stable"))
+    assert template["id"].tolist() == ["b", "a", "c"]
+    assert "training dynamics agree (AUM -2.50)" in template["note"].iloc[0]
+    without = join_training_dynamics(issues, None)
+    assert not without["dynamics_agree"].any() and without["training_aum"].isna().all()

@@ -19,7 +19,7 @@ OTHER_STATS = {"mean": [0.1, 0.1, 0.1], "std": [0.9, 0.9, 0.9]}  # another datas
 def test_the_train_node_saves_the_image_size_and_normalisation_it_trained_with():
     data = make_images([12, 12, 12], size=24)
     stats = {"mean": [0.3, 0.4, 0.5], "std": [0.2, 0.25, 0.3]}
-    model, _ = train_model(data, split_table(data, SplitConfig(val_per_class=2, test_per_class=2)), stats,
+    model, _, _ = train_model(data, split_table(data, SplitConfig(val_per_class=2, test_per_class=2)), stats,
                            {"model": "preact_resnet18", "model_options": {"width": 4}, "epochs": 1, "batch_size": 16,
                             "milestones": [], "device": "cpu", "progress": False})
     assert model["config"]["image_size"] == 24 and model["config"]["normalization"] == stats

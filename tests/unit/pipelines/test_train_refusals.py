@@ -44,7 +44,9 @@ def test_training_without_a_step_is_refused(data_and_split):
 
 def test_the_saved_model_carries_lineage_and_class_names(data_and_split):
     data, split = data_and_split
-    model, history = train_model(data, split, STATS, TINY)
+    model, history, dynamics = train_model(data, split, STATS, TINY)
     config = model["config"]
     assert config["class_names"] == data.class_names and len(history) == 1
+    train_ids = set(split.loc[split["subset"] == "train", "id"].astype(str))
+    assert set(dynamics["id"]) == train_ids and len(dynamics) == len(train_ids)  # one row a training image
     assert len(config["dataset_fingerprint"]) == 16 and len(config["split_fingerprint"]) == 16

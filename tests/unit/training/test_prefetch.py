@@ -23,8 +23,9 @@ def test_prefetched_batches_and_the_random_state_after_the_epoch_equal_the_plain
     for epoch in range(2):
         a, b = list(plain.epoch()), list(prefetched(ahead.epoch()))
         assert len(a) == len(b) == len(plain)
-        for (xa, ta, ya), (xb, tb, yb) in zip(a, b):
+        for (xa, ta, ya, ra), (xb, tb, yb, rb) in zip(a, b):
             assert torch.equal(xa, xb) and torch.equal(ta, tb) and torch.equal(ya, yb)
+            assert (ra is None and rb is None) or torch.equal(ra, rb)
     assert torch.equal(plain.generator.get_state(), ahead.generator.get_state())
     assert plain.host_rng.bit_generator.state == ahead.host_rng.bit_generator.state
 
@@ -57,6 +58,8 @@ def test_a_seed_gives_the_same_weights_with_and_without_prefetch(tmp_path):
     for key in on.last_state:
         assert torch.equal(on.last_state[key], off.last_state[key]), key
     assert [r["train_loss"] for r in on.history] == [r["train_loss"] for r in off.history]
+    for name, values in on.dynamics.items():
+        assert np.array_equal(values, off.dynamics[name], equal_nan=True), name
 
 
 @pytest.mark.parametrize("value", ["auto", True, False])

@@ -2,6 +2,7 @@
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,6 +62,9 @@ def test_resume_after_interruption_gives_the_same_weights_and_each_epoch_once(tm
         assert torch.equal(straight.best_state[key], resumed.best_state[key]), key
     for a, b in zip(straight.history, resumed.history):
         assert a["train_loss"] == b["train_loss"] and a["val_accuracy"] == b["val_accuracy"]
+    for name, values in straight.dynamics.items():  # the training dynamics carry on through the checkpoint
+        assert np.array_equal(values, resumed.dynamics[name], equal_nan=True), name
+    assert straight.dynamics["observations"].sum() > 0
 
 
 def test_a_finished_checkpoint_is_reused_and_more_epochs_continue_it(tmp_path):

@@ -16,10 +16,12 @@ from classwise.diagnosis import (
     class_diagnosis,
     duplicate_issues,
     find_issues,
+    join_training_dynamics,
     oof_correlations,
     out_of_fold_probabilities,
     score_against_noise,
 )
+from classwise.diagnosis.audit import audit_figure, audit_summary, audit_tables, run_datalab
 from classwise.diagnosis.evidence import OUT_OF_FOLD, RELIABLE, fold_reliability
 from classwise.training.lineage import dataset_fingerprint
 from classwise.diagnosis.figures import class_diagnosis_figure, label_issues_figure
@@ -44,8 +46,9 @@ def _stacked(oof_predictions: pd.DataFrame) -> np.ndarray:
 
 def predict_out_of_fold(
     dataset: LabelledImages, split: pd.DataFrame, normalization_stats: dict, diagnose_params: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every image of the split predicted by a model that never trained on it (K stratified folds)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Every image of the split predicted by a model that never trained on it (K stratified folds), the
+    history of the folds' training, and every image's embedding by all K fold models (for the audit)."""
     cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
     index = dataset_rows(dataset, split["id"], "The split", "rerun the data pipeline (kedro run --pipelines=data)")
     labels = dataset.labels[index]
@@ -62,39 +65,73 @@ def predict_out_of_fold(
         "label": labels,
         "predicted": probs.argmax(1),
         "confidence": probs.max(1),
+        "fold_aum": result.aum,  # the area under the margin while the other folds' models trained on the image
         "probabilities": list(probs),
     })
-    return predictions, pd.DataFrame(result.history)
+    return predictions, pd.DataFrame(result.history), result.embeddings
+
+
+def audit_data(oof_predictions: pd.DataFrame, fold_embeddings: np.ndarray, dataset: LabelledImages,
+               ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure, dict]:
+    """cleanlab's Datalab on the out-of-fold probabilities and the fold models' embeddings: label issues,
+    near-duplicates (across classes first), outliers, each class's label quality; a figure; counts."""
+    labels, ids = oof_predictions["label"].to_numpy(), oof_predictions["id"].astype(str).tolist()
+    lab = run_datalab(labels, _stacked(oof_predictions), fold_embeddings)
+    audit, per_class = audit_tables(lab, ids, labels, dataset.class_names)
+    values = audit_summary(audit, len(ids))
+    log.info("Data audit (cleanlab Datalab, out-of-fold probabilities + fold-model embeddings): %d label issues, "
+             "%d near-duplicates (%d across classes), %d outliers; see data/08_reporting/data_issues.csv.",
+             values["label_issues"], values["near_duplicate_issues"], values["near_duplicates_across_classes"],
+             values["outlier_issues"])
+    row_of = dict(zip(dataset.ids, range(len(dataset.ids))))
+    figure = audit_figure(lambda image_id: dataset.images[row_of[image_id]], audit)
+    return audit, per_class, figure, as_logged_metrics(values)
 
 
 def find_label_issues(
     oof_predictions: pd.DataFrame, dataset: LabelledImages, duplicate_images: pd.DataFrame,
-    diagnose_params: dict[str, Any],
+    diagnose_params: dict[str, Any], saved_model: dict | None = None,
+    saved_training_dynamics: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, plt.Figure, pd.DataFrame]:
     """cleanlab's label issues on the out-of-fold probabilities, exact duplicates across classes joined,
-    a grid of the top suspects, and the suspects as a fixes file to fill in (data.label_fixes)."""
+    the trained model's training dynamics joined when it trained on this data, a grid of the top
+    suspects, and the suspects as a fixes file to fill in (data.label_fixes), those both signals flag first."""
     cfg = parse(DiagnoseConfig, diagnose_params, "diagnose")
     labels = oof_predictions["label"].to_numpy()
     probs = _stacked(oof_predictions)
     ids = oof_predictions["id"].astype(str).tolist()
     issues = find_issues(labels, probs, ids, dataset.class_names, cfg.filter_by, cfg.cleanlab_jobs)
     issues = duplicate_issues(issues, duplicate_images, labels, probs, ids, dataset.class_names)
+    dynamics = saved_training_dynamics if _trained_on(saved_model, dataset, "training dynamics") else None
+    issues = join_training_dynamics(issues, dynamics)
     log.info("%d label issues among %d images (%.1f%%): %d from cleanlab (%s), %d exact duplicates across "
              "classes. See data/08_reporting/label_issues.csv.", len(issues), len(labels),
              100 * len(issues) / max(len(labels), 1), int((issues["reason"].str.startswith(CLEANLAB)).sum()),
              cfg.filter_by, int(issues["reason"].str.contains("duplicate").sum()))
+    if dynamics is not None:
+        log.info("%d of them are flagged by the trained model's training dynamics too (dynamics_agree), the "
+                 "likeliest mislabels: they open label_fixes_template.csv.", int(issues["dynamics_agree"].sum()))
     top = issues.head(cfg.issues_in_figure)
     rows = dataset_rows(dataset, top["id"], "label_issues.csv", "rerun 'kedro run --pipelines=diagnose'")
-    return issues, label_issues_figure(dataset.images[rows], top), fixes_template(issues)
+    template = fixes_template(issues.sort_values("dynamics_agree", ascending=False, kind="stable"))
+    return issues, label_issues_figure(dataset.images[rows], top), template
+
+
+def _trained_on(saved_model: dict | None, dataset: LabelledImages, what: str) -> bool:
+    """True when the saved model was trained on this dataset (so its outputs speak of these images)."""
+    if saved_model is None:
+        return False
+    if saved_model["config"].get("dataset_fingerprint") != dataset_fingerprint(dataset):
+        log.info("The saved model was trained on other data: the diagnosis uses no %s of it.", what)
+        return False
+    return True
 
 
 def _trained_evaluation(saved_model: dict | None, saved_metrics: dict | None, saved_per_class_report,
                         dataset: LabelledImages) -> tuple[float | None, dict[str, float] | None]:
     """The trained model's val top-1 and per-class val F1, when the saved ones are of this dataset."""
-    if saved_model is None or saved_metrics is None or saved_per_class_report is None:
-        return None, None
-    if saved_model["config"].get("dataset_fingerprint") != dataset_fingerprint(dataset):
-        log.info("The saved model was trained on other data: the diagnosis compares with no trained model.")
+    if saved_metrics is None or saved_per_class_report is None or not _trained_on(saved_model, dataset,
+                                                                                   "evaluation"):
         return None, None
     rows = saved_per_class_report[saved_per_class_report["subset"] == "val"]
     val = saved_metrics.get("val", {}).get("top1")
@@ -135,9 +172,13 @@ def diagnose_classes(
     if len(weak) > LOGGED_WEAK_CLASSES:
         log.info("... and %d more weak classes; see data/08_reporting/class_diagnosis.csv.",
                  len(weak) - LOGGED_WEAK_CLASSES)
+    def shown(value) -> str:
+        return "n/a" if value is None or pd.isna(value) else f"{value:.2f}"
+
     for name, result in correlations.items():
         log.info("F1 vs class size (%s): Pearson r %s, 95%% interval %s to %s, over %d classes.", name,
-                 result["pearson_r"], result["pearson_r_ci_low"], result["pearson_r_ci_high"], result["n_classes"])
+                 shown(result["pearson_r"]), shown(result["pearson_r_ci_low"]), shown(result["pearson_r_ci_high"]),
+                 result["n_classes"])
     return table, class_diagnosis_figure(table, cfg.f1_threshold, cfg.classes_in_figure), correlations
 
 
@@ -170,6 +211,12 @@ def summarize_diagnosis(
         log.info("Against the %d flipped labels: %d of %d flagged are flips, precision %.3f, recall %.3f.",
                  score["flipped"], score["true_positives"], score["flagged"], score["precision"], score["recall"])
         values.update({f"noise_{k}": v for k, v in score.items()})
+        if label_issues.get("dynamics_agree", pd.Series(dtype=bool)).any():
+            both = score_against_noise(label_issues.loc[label_issues["dynamics_agree"].astype(bool), "id"],
+                                       label_noise["id"])
+            values.update({f"noise_agreed_{k}": both[k] for k in ("flagged", "precision", "recall")})
+    if "dynamics_agree" in label_issues:
+        values["dynamics_agree"] = int(label_issues["dynamics_agree"].astype(bool).sum())
     return as_logged_metrics(values)
 
 

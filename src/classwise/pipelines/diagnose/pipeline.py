@@ -6,6 +6,7 @@ Not part of `train` (it trains K models): `kedro run --pipelines=diagnose`.
 from kedro.pipeline import Node, Pipeline
 
 from classwise.pipelines.diagnose.nodes import (
+    audit_data,
     diagnose_classes,
     find_label_issues,
     predict_out_of_fold,
@@ -20,12 +21,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 predict_out_of_fold,
                 ["dataset", "split", "normalization_stats", "params:diagnose"],
-                ["oof_predictions", "fold_history"],
+                ["oof_predictions", "fold_history", "fold_embeddings"],
                 name="predict_out_of_fold",
             ),
             Node(
+                audit_data,
+                ["oof_predictions", "fold_embeddings", "dataset"],
+                ["data_issues", "data_issues_by_class", "data_issues_plot", "audit_metrics"],
+                name="audit_data",
+            ),
+            Node(
                 find_label_issues,
-                ["oof_predictions", "dataset", "duplicate_images", "params:diagnose"],
+                ["oof_predictions", "dataset", "duplicate_images", "params:diagnose", "saved_model",
+                 "saved_training_dynamics"],
                 ["label_issues", "label_issues_plot", "label_fixes_template"],
                 name="find_label_issues",
             ),

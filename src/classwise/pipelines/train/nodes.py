@@ -6,10 +6,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from classwise.core.config import parse
 from classwise.core.errors import RunError
+from classwise.diagnosis.dynamics import AUM_THRESHOLD, dynamics_figure, dynamics_summary, dynamics_table
+from classwise.framework.tracking import as_logged_metrics
 from classwise.training.lineage import lineage
 from classwise.data.sources import LabelledImages
 from classwise.data.split import subset_index
@@ -24,8 +27,10 @@ def train_model(
     split: pd.DataFrame,
     normalization_stats: dict,
     train_params: dict[str, Any],
-) -> tuple[dict, pd.DataFrame]:
-    """Train on the train subset, validate each epoch; return the best weights and the history.
+    aum_threshold: float = AUM_THRESHOLD,
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Train on the train subset, validate each epoch; return the best weights, the history and the
+    training dynamics of every training image (AUM, confidence, variability; training.dynamics).
 
     With ``train.checkpoint_dir`` set (data/06_models/checkpoints in conf/base) every
     epoch is checkpointed there, and rerunning the same command after a crash or a
@@ -67,4 +72,22 @@ def train_model(
                    **trained_input, "trained_at": datetime.now().astimezone().isoformat(timespec="seconds")},
         "state_dict": result.best_state,
     }
-    return model, pd.DataFrame(result.history)
+    ids = [dataset.ids[i] for i in train_idx]
+    dynamics = dynamics_table(ids, dataset.labels[train_idx], dataset.class_names, result.dynamics,
+                              float(aum_threshold))
+    return model, pd.DataFrame(result.history), dynamics
+
+
+def summarize_training_dynamics(training_dynamics: pd.DataFrame, label_noise: pd.DataFrame,
+                                aum_threshold: float = AUM_THRESHOLD) -> tuple[plt.Figure, dict]:
+    """The data map figure and MLflow metrics dynamics/<name>; scored against known flips where there are any."""
+    values = dynamics_summary(training_dynamics, label_noise)
+    log.info("Training dynamics: %d of %d training images flagged (area under the margin < evaluate.aum_threshold "
+             "%g), lowest first in data/07_model_output/training_dynamics.parquet.", values["flagged"],
+             values["images"], aum_threshold)
+    if "noise_precision" in values:
+        log.info("Against the %d flipped training labels: precision %.3f, recall %.3f, top-%d precision %.3f.",
+                 values["noise_flipped"], values["noise_precision"], values["noise_recall"],
+                 values["noise_flipped"], values["noise_top_n_precision"])
+    flips = set(label_noise["id"].astype(str)) if len(label_noise) else None
+    return dynamics_figure(training_dynamics, float(aum_threshold), flips), as_logged_metrics(values)
