@@ -60,7 +60,12 @@ ablation:
         - {name: weight_decay, extends: baseline, changes: "+ weight decay",
            sweep: {key: train.weight_decay, values: [5.0e-4, 1.0e-3]}}
 """
-LADDER_STEPS = ["baseline", "broken", "densenet", "weight_decay_5e-4", "weight_decay_1e-3"]
+# The local ladder also has a step that changes the data: the label fixes below, applied in its own folder.
+CLEANED_STEP = """        - {name: cleaned, extends: baseline, changes: "the baseline with label fixes",
+           overrides: {data.label_fixes: data/01_raw/label_fixes.csv}}
+"""
+LABEL_FIXES = "id,action,new_class,note\ndigits/0000,drop,,a test\ndigits/0001,drop,,a test\ndigits/0004,relabel,3,a test\n"
+LADDER_STEPS = ["baseline", "broken", "densenet", "weight_decay_5e-4", "weight_decay_1e-3", "cleaned"]
 
 
 def run_ladder_command(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -74,7 +79,9 @@ def run_ladder_command(project: Path, *args: str, timeout: int = 900) -> subproc
 def local_ladder(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The tiny ladder run by the local executor, once: the runner's tests and the Ray comparison read it."""
     project = copy_project(tmp_path_factory.mktemp("ablation") / "project")
-    (project / "conf" / "local" / "parameters_ablation.yml").write_text(TINY_LADDER)
+    (project / "conf" / "local" / "parameters_ablation.yml").write_text(TINY_LADDER + CLEANED_STEP)
+    (project / "data" / "01_raw").mkdir(parents=True, exist_ok=True)
+    (project / "data" / "01_raw" / "label_fixes.csv").write_text(LABEL_FIXES)
     # The user's own trained model, which the ladder must leave as it is (each step keeps its own).
     (project / USERS_MODEL).parent.mkdir(parents=True, exist_ok=True)
     (project / USERS_MODEL).write_bytes(USERS_MODEL_BYTES)

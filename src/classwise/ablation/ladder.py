@@ -51,6 +51,9 @@ class AblationConfig:
     step_from_nodes: list[str] = field(default_factory=lambda: ["train_model"])  # ... from these nodes
 
 
+DATA_STAGE_BLOCKS = ("data", "split", "normalization")  # the parameter blocks the shared data stages read
+
+
 @dataclass(frozen=True)
 class Step:
     """One run of the ladder, fully resolved."""
@@ -60,6 +63,9 @@ class Step:
     changes: str
     overrides: dict[str, Any]  # every dotted override of this run, the scale's first
     merge: tuple[str, ...] = ()  # overrides whose dict value merges into the base value key by key
+    # True when the step changes what the shared data stages read (data, split, normalization parameters,
+    # e.g. data.label_fixes): it runs those stages again, in its own folder, before training.
+    reruns_data: bool = False
 
 
 def parse_ablation(params: Mapping[str, Any] | None) -> AblationConfig:

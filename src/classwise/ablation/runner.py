@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,15 @@ from kedro.framework.startup import bootstrap_project
 
 from classwise.ablation.executors.local import run_step
 from classwise.ablation.executors.ray import ray_connection, run_steps_on_ray, tracking_server, tracking_uri_for_sessions
-from classwise.ablation.ladder import AblationConfig, Step, apply_overrides, expand_steps, parse_ablation, step_params
+from classwise.ablation.ladder import (
+    DATA_STAGE_BLOCKS,
+    AblationConfig,
+    Step,
+    apply_overrides,
+    expand_steps,
+    parse_ablation,
+    step_params,
+)
 from classwise.ablation.per_class import ablation_page
 from classwise.ablation.step import (
     FAILED,
@@ -106,6 +115,9 @@ def resolve_ladder(base_params: Mapping[str, Any], cfg: AblationConfig, scale: s
         except ConfigError as exc:
             raise ConfigError(f"Ablation step '{step.name}': {exc}") from exc
         params.append(resolved)
+    steps = [dataclasses.replace(step, reruns_data=any(resolved.get(block) != data_params.get(block)
+                                                       for block in DATA_STAGE_BLOCKS))
+             for step, resolved in zip(steps, params)]
     return LadderPlan(scale, scale_overrides, data_params, steps, params,
                       [{**step.overrides, **extra} for step in steps], cfg.scales[scale].caveat)
 

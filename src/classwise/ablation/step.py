@@ -146,6 +146,14 @@ def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any
     start = time.perf_counter()
     session = None
     try:
+        if step.reruns_data:
+            # Its own data (e.g. data.label_fixes): the data stages again, writing only into this step's folder.
+            log.info("Ablation step '%s' changes the data stages' parameters: they run again in its own folder.",
+                     step.name)
+            session = step_session(project_path, env, params, overrides)
+            session.run(pipeline_names=[cfg.data_pipeline])
+            session.close()
+            end_runs_above(run_id, FINISHED)
         session = step_session(project_path, env, params, overrides)
         session.run(pipeline_names=[cfg.step_pipeline], from_nodes=cfg.step_from_nodes)
         catalog = session.context.catalog  # type: ignore[union-attr]

@@ -99,6 +99,25 @@ def test_the_users_model_stays_byte_identical_and_each_step_keeps_its_own(ladder
         assert (steps / name / "data" / "08_reporting" / "report.html").is_file()
 
 
+def test_a_step_with_label_fixes_runs_the_data_stages_in_its_own_folder_and_leaves_the_projects(ladder):
+    project, _, client, _, runs = ladder
+    parent, children = _parent_and_children(runs)
+    steps = project / STEP_FOLDER / parent.data.tags["ablation"]
+    applied = pd.read_csv(steps / "cleaned" / "data/02_intermediate/applied_label_fixes.csv", dtype=str)
+    assert sorted(applied["id"]) == ["digits/0000", "digits/0001", "digits/0004"]
+    # The project's own data and the other steps' saw no fix: their split still holds the dropped images.
+    project_split = pd.read_parquet(project / "data/03_primary/split.parquet")
+    assert {"digits/0000", "digits/0001"} <= set(project_split["id"])
+    assert not (project / "data/02_intermediate/applied_label_fixes.csv").is_file() or pd.read_csv(
+        project / "data/02_intermediate/applied_label_fixes.csv").empty
+    cleaned_split = pd.read_parquet(steps / "cleaned" / "data/03_primary/split.parquet")
+    assert len(cleaned_split) == len(project_split) - 2
+    assert not {"digits/0000", "digits/0001"} & set(cleaned_split["id"])
+    cleaned = children["cleaned"]
+    assert cleaned.data.params["data.label_fixes"] == "data/01_raw/label_fixes.csv"
+    assert "final/test_top1" in cleaned.data.metrics
+
+
 def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     project, _, client, _, runs = ladder
     parent, children = _parent_and_children(runs)
@@ -111,7 +130,7 @@ def test_the_summary_is_written_and_logged_to_the_parent_run(ladder):
     assert "<b>weight_decay_1e-3</b> against weight_decay_5e-4" in page
     table = pd.read_csv(project / "data/08_reporting/ablation/ablation_summary.csv")
     assert table["step"].tolist() == STEPS
-    assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED", "FINISHED"]
+    assert table["status"].tolist() == ["FINISHED", "FAILED", "FINISHED", "FINISHED", "FINISHED", "FINISHED"]
     finished = table[table["status"] == "FINISHED"]
     assert finished[["train_accuracy", "val_accuracy", "test_accuracy", "val_macro_f1"]].notna().all().all()
     assert table.loc[1, ["val_accuracy", "test_accuracy"]].isna().all()

@@ -128,3 +128,18 @@ def test_the_imbalance_steps_change_one_remedy_each_on_the_baseline():
         for overrides in imbalance.values():
             train_overrides = {k: v for k, v in overrides.items() if k.startswith("train.")}
             parse(TrainConfig, apply_overrides(base, train_overrides)["train"], "train")
+
+
+def test_only_a_step_that_changes_the_data_stages_parameters_reruns_them():
+    from classwise.ablation.runner import resolve_ladder
+
+    base = {}
+    for path in sorted(CONF.glob("parameters_*.yml")):
+        base.update(yaml.safe_load(path.read_text()))
+    cfg = parse_ablation(base["ablation"])
+    plan = resolve_ladder(base, cfg, "cleaned")
+    assert {s.name: s.reruns_data for s in plan.steps} == {"before": False, "cleaned": True}
+    assert plan.step_params[1]["data"]["label_fixes"] == "data/01_raw/label_fixes.csv"
+    assert plan.data_params["data"]["label_fixes"] is None  # the shared data stages run without the fixes
+    quick = resolve_ladder(base, cfg, "quick")
+    assert not any(s.reruns_data for s in quick.steps)  # train-only overrides leave the shared data alone
