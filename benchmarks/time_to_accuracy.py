@@ -144,6 +144,36 @@ def table(rows: list[dict[str, Any]], target: float) -> str:
     return "\n".join(lines)
 
 
+def figure(report: dict[str, Any], extra: dict[str, "pd.DataFrame"] | None = None):
+    """Val top-1 against wall time: one line a loop (a dot an epoch), plus ``extra`` curves, e.g. a
+    `kedro run`'s training_history.csv (its epochs' seconds summed), each named by its key."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    names = {"ours": "Classwise's loop", "reference": f"reference loop ({report.get('reference_precision', 'fp32')})"}
+    for name, run in report["runs"].items():
+        minutes = [row["elapsed_s"] / 60 for row in run["history"]]
+        accuracy = [100 * row["val_accuracy"] for row in run["history"]]
+        ax.plot(minutes, accuracy, marker="o", markersize=3, label=f"{names.get(name, name)}: test "
+                                                                   f"{100 * run['test_top1']:.1f}%")
+    for label, history in (extra or {}).items():
+        ax.plot(history["seconds"].cumsum() / 60, 100 * history["val_accuracy"], marker=".", markersize=3,
+                linestyle="--", label=label)
+    r = report["recipe"]
+    ax.set_xlabel("wall time (minutes, training and validation)")
+    ax.set_ylabel("val top-1 (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{r['model']} width {r['model_options']['width']}, batch {r['batch_size']}, {r['augment']}, "
+                 f"{r['epochs']} epochs; ours: {report['path']}", fontsize=9)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="data/01_raw", help="folder holding cifar-100-python.tar.gz")
@@ -160,8 +190,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--reference-precision", choices=["fp32", "ours"], default="fp32",
                    help="the reference loop in float32 NCHW (as users run it) or on ours' speed path")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
+    p.add_argument("--figure", default=None, help="draw val top-1 against wall time as PNG here")
+    p.add_argument("--from-json", default=None, help="draw --figure from an earlier --out, training nothing")
+    p.add_argument("--history", nargs=2, action="append", default=[], metavar=("LABEL", "CSV"),
+                   help="add a training_history.csv to the figure (e.g. a kedro run --env cpu)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.from_json:
+        import pandas as pd
+
+        with open(args.from_json) as f:
+            report = json.load(f)
+        figure(report, {label: pd.read_csv(csv) for label, csv in args.history}).savefig(args.figure, dpi=110)
+        return report
 
     dataset, index, stats = load_data(args.root)
     data = {f"{s}_{k}": v[index[s]] for s in ("train", "val", "test")
@@ -186,6 +227,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1, default=str)
+    if args.figure:
+        import pandas as pd
+
+        figure(report, {label: pd.read_csv(csv) for label, csv in args.history}).savefig(args.figure, dpi=110)
     return report
 
 

@@ -42,3 +42,26 @@ def test_both_loops_train_the_same_recipe_and_fill_one_row_each():
         assert row["time_to_target_s"] is not None and row["time_to_target_s"] <= row["wall_s"]
     text = tta.table(rows, 0.0)
     assert "| ours |" in text and "| reference |" in text
+
+
+def test_the_figure_draws_each_loop_and_a_kedro_history_against_wall_time(tmp_path):
+    import json
+
+    import pandas as pd
+    from PIL import Image
+
+    tta = _module()
+    history = [{"epoch": e, "val_accuracy": 0.1 * e, "elapsed_s": 30.0 * e, "images_per_s": 900.0} for e in (1, 2)]
+    report = {"recipe": {"model": "preact_resnet18", "model_options": {"width": 4}, "batch_size": 16,
+                         "augment": "crop_flip", "epochs": 2}, "path": "float32 NCHW", "reference_precision": "fp32",
+              "runs": {"ours": {"history": history, "test_top1": 0.2},
+                       "reference": {"history": history[:1], "test_top1": 0.1}}}
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    pd.DataFrame({"seconds": [60.0, 60.0, 60.0], "val_accuracy": [0.1, 0.3, 0.4]}).to_csv(tmp_path / "h.csv")
+    fig = tta.figure(report, {"kedro run --env cpu": pd.read_csv(tmp_path / "h.csv")})
+    lines = fig.axes[0].get_lines()
+    assert [len(line.get_xdata()) for line in lines] == [2, 1, 3]
+    assert list(lines[2].get_xdata()) == [1.0, 2.0, 3.0]  # minutes, the epochs' seconds summed
+    tta.main(["--from-json", str(tmp_path / "r.json"), "--figure", str(tmp_path / "f.png"),
+              "--history", "kedro", str(tmp_path / "h.csv")])
+    assert Image.open(tmp_path / "f.png").size[0] > 400
