@@ -99,6 +99,12 @@ def run_summary(catalog, pipeline, params: dict[str, Any], run_id: str | None,
         lines.append(f"F1 vs class size: Pearson r {_fmt(correlation.get('pearson_r'), 2)}{interval}, "
                      f"Spearman rho {_fmt(correlation.get('spearman_rho'), 2)}, "
                      f"{correlation.get('n_classes')} classes")
+    dynamics = _load(catalog, "training_dynamics", produced)
+    if dynamics is not None and len(dynamics):
+        flagged = int(dynamics["flagged"].sum())
+        lines.append(f"suspect labels: {flagged} of {len(dynamics)} training images "
+                     f"({100 * flagged / len(dynamics):.1f}%) by their training dynamics, lowest margin first in "
+                     f"data/07_model_output/training_dynamics.parquet")
     if split is not None:
         counts = split["subset"].value_counts()
         lines.append(f"split: {len(split)} images in {split['label'].nunique()} classes: "

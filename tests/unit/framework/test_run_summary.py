@@ -45,3 +45,14 @@ def test_no_next_command_without_a_weak_class_or_once_a_diagnosis_ran():
     assert "next:" not in _summary(report, [])
     diagnosed = _summary(report, [{"class": "bee", "f1": 0.0, "train_count": 3}], extra=["class_diagnosis"])
     assert "next:" not in diagnosed and "weakest 3" in diagnosed
+
+
+def test_the_training_dynamics_suspects_are_counted_when_the_run_wrote_them():
+    import pandas as pd
+
+    dynamics = pd.DataFrame({"id": list("abcd"), "flagged": [True, False, False, False]})
+    catalog = DataCatalog({"training_dynamics": MemoryDataset(dynamics)})
+    pipeline = Pipeline([Node(lambda: None, None, "training_dynamics", name="made")])
+    console = run_summary(catalog, pipeline, {}, None, None).console
+    assert "suspect labels: 1 of 4 training images (25.0%)" in console
+    assert "suspect labels" not in _summary(_report(), [])  # not written by this run: not read
