@@ -108,9 +108,12 @@ def find_label_issues(
              "classes. See data/08_reporting/label_issues.csv.", len(issues), len(labels),
              100 * len(issues) / max(len(labels), 1), int((issues["reason"].str.startswith(CLEANLAB)).sum()),
              cfg.filter_by, int(issues["reason"].str.contains("duplicate").sum()))
-    if dynamics is not None:
+    agreed = int(issues["dynamics_agree"].sum())
+    if dynamics is not None and agreed:
         log.info("%d of them are flagged by the trained model's training dynamics too (dynamics_agree), the "
-                 "likeliest mislabels: they open label_fixes_template.csv.", int(issues["dynamics_agree"].sum()))
+                 "likeliest mislabels: they open label_fixes_template.csv.", agreed)
+    elif dynamics is not None:
+        log.info("None of them is flagged by the trained model's training dynamics (training_dynamics.parquet).")
     top = issues.head(cfg.issues_in_figure)
     rows = dataset_rows(dataset, top["id"], "label_issues.csv", "rerun 'kedro run --pipelines=diagnose'")
     template = fixes_template(issues.sort_values("dynamics_agree", ascending=False, kind="stable"))
