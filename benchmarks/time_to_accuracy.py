@@ -170,7 +170,7 @@ def figure(report: dict[str, Any], extra: dict[str, "pd.DataFrame"] | None = Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{r['model']} width {r['model_options']['width']}, batch {r['batch_size']}, {r['augment']}, "
-                 f"{r['epochs']} epochs; ours: {report['path']}", fontsize=9)
+                 f"{r['epochs']} epochs\nours: {report['path']}", fontsize=9)
     return fig
 
 
