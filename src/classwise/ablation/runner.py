@@ -13,10 +13,10 @@ finished and logs it on the parent run, then ends the runs as KILLED.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from collections.abc import Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path

@@ -12,7 +12,6 @@ from classwise.core.errors import DataError
 
 ISSUE_COLUMNS = ["rank", "id", "source_file", "label", "given_class", "suggested_label", "suggested_class",
                  "self_confidence", "suggested_confidence", "reason"]
-DYNAMICS_COLUMNS = ["training_aum", "dynamics_agree"]  # joined when the trained model's training dynamics exist
 CLEANLAB = "cleanlab"
 DUPLICATE = "exact duplicate across classes"
 

@@ -85,7 +85,6 @@ class Replica:
         dist.all_reduce(totals, op=dist.ReduceOp.SUM)
         return totals[0], totals[1], int(totals[2].item())
 
-
     def all_reduce(self, tensor: torch.Tensor) -> None:
         """Sum ``tensor`` over all replicas, in place."""
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)

@@ -187,7 +187,6 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             if replica is not None:  # the whole global batch's numbers, on every replica
                 loss_sum, correct, seen = replica.sum_epoch(loss_sum, correct, seen)
             dynamics.end_epoch(None if replica is None else replica.all_reduce)
-            state.dynamics = dynamics.state()
             train_loss = loss_sum.item() / max(seen, 1)
             train_seconds = time.perf_counter() - start
             if not math.isfinite(train_loss):
@@ -214,6 +213,7 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             }
             state.record(row, step.model)
             if ckpt_file is not None:
+                state.dynamics = dynamics.state()  # only a checkpoint reads it: no copy to the host otherwise
                 save_checkpoint(ckpt_file, checkpoint_state(asdict(cfg), step.model, step.optimizer, state,
                                                             generator, host_rng))
             log.info(

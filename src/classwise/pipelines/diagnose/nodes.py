@@ -193,6 +193,7 @@ def summarize_diagnosis(
     against the known flips when the source flipped labels on purpose."""
     summary = summary_metrics(oof_predictions["label"].to_numpy(), _stacked(oof_predictions))
     cleanlab_ids = label_issues.loc[label_issues["reason"].str.startswith(CLEANLAB), "id"]
+    agreed = label_issues["dynamics_agree"].astype(bool)  # find_label_issues always joins the dynamics
     values: dict[str, float | None] = {
         "label_issues": len(label_issues),
         "cleanlab_issues": len(cleanlab_ids),
@@ -203,6 +204,7 @@ def summarize_diagnosis(
         "weak_classes_oof": int(class_diagnosis["weak_on_oof"].sum()),
         "weak_classes_both": int((class_diagnosis["weak_verdict"] == "holds on both").sum()),
         "fold_models_reliable": float((class_diagnosis["reliability"] == RELIABLE).all()),
+        "dynamics_agree": int(agreed.sum()),
     }
     for name, result in oof_f1_size_correlation.items():
         key = "oof" if name == OUT_OF_FOLD else name
@@ -214,12 +216,9 @@ def summarize_diagnosis(
         log.info("Against the %d flipped labels: %d of %d flagged are flips, precision %.3f, recall %.3f.",
                  score["flipped"], score["true_positives"], score["flagged"], score["precision"], score["recall"])
         values.update({f"noise_{k}": v for k, v in score.items()})
-        if label_issues.get("dynamics_agree", pd.Series(dtype=bool)).any():
-            both = score_against_noise(label_issues.loc[label_issues["dynamics_agree"].astype(bool), "id"],
-                                       label_noise["id"])
+        if agreed.any():
+            both = score_against_noise(label_issues.loc[agreed, "id"], label_noise["id"])
             values.update({f"noise_agreed_{k}": both[k] for k in ("flagged", "precision", "recall")})
-    if "dynamics_agree" in label_issues:
-        values["dynamics_agree"] = int(label_issues["dynamics_agree"].astype(bool).sum())
     return as_logged_metrics(values)
 
 
