@@ -62,3 +62,16 @@ def test_the_audit_node_returns_tables_a_figure_and_prefixed_metrics(planted):
     assert {"label", "near_duplicate", "outlier"} >= set(audit["issue"])
     assert metrics["near_duplicates_across_classes"]["value"] >= 2
     assert "near-duplicate pairs" in " ".join(ax.get_ylabel() for ax in figure.axes)
+
+
+def test_a_network_without_a_final_fc_layer_is_refused_in_one_sentence():
+    from torch import nn
+
+    from classwise.core.errors import ConfigError
+    from classwise.diagnosis.folds import penultimate_and_probabilities
+
+    network = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ConfigError, match=r"The network Sequential has no final linear layer named 'fc'.*"
+                                          r"available_models\(\)"):
+        penultimate_and_probabilities(network, images, [0.5] * 3, [0.25] * 3, "cpu", 2)
