@@ -28,14 +28,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from throughput import environment, seed_shaped_data, synchronize  # noqa: E402
+from throughput import environment, seed_shaped_data, synchronize, usual_loop  # noqa: E402
 
 from classwise.core.device import cpu_has_native_bf16, to_device_images  # noqa: E402
 from classwise.training import DeviceBatches, TrainConfig, TrainStep  # noqa: E402
 from classwise.training.batches import prefetched  # noqa: E402
 
-# name -> (amp, channels_last, compile, prefetch)
+REFERENCE = "reference: DataLoader + PIL, workers = cores, float32 NCHW"
+# name -> (amp, channels_last, compile, prefetch); the reference loop is the loop a user would write
 VARIANTS = {
+    REFERENCE: (False, False, False, False),
     "fp32 NCHW": (False, False, False, False),
     "fp32 NCHW + prefetch": (False, False, False, True),
     "fp32 channels-last + prefetch": (False, True, False, True),
@@ -55,6 +57,15 @@ def variant_step(name: str, args: argparse.Namespace, images: np.ndarray, labels
                  device: torch.device) -> tuple[Callable[[], None], float]:
     """One variant's step, and the seconds its first ``args.warmup`` steps took (compile included)."""
     amp, channels_last, compile_model, prefetch = VARIANTS[name]
+    if name == REFERENCE:
+        torch.manual_seed(0)
+        step, _, _ = usual_loop(args.model, args.model_options, images, labels, args.classes, device,
+                                args.batch_size, args.workers)
+        start = time.perf_counter()
+        for _ in range(args.warmup):
+            step()
+        synchronize(device)
+        return step, time.perf_counter() - start
     cfg = TrainConfig(model=args.model, model_options=args.model_options, batch_size=args.batch_size,
                       augment="crop_flip", cutmix_p=args.cutmix_p, label_smoothing=0.1, oversample=True,
                       progress=False, amp=amp, channels_last=channels_last, compile=compile_model, prefetch=prefetch)
@@ -126,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="steps in a timed window")
     p.add_argument("--windows", type=int, default=5, help="windows a variant; the median is reported")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers, reference loop")
     p.add_argument("--variants", nargs="*", default=None, help=f"a subset of: {', '.join(VARIANTS)}")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
     return p.parse_args(argv)

@@ -34,7 +34,7 @@ from torch import nn
 from classwise.core.config import parse
 from classwise.core.device import SpeedPath, autocast, predict_proba, resolve_device, speed_path
 from classwise.models import build_model
-from classwise.training import TrainConfig, fit, step_lr
+from classwise.training import TrainConfig, fit, lr_at
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import pil_loader  # noqa: E402  the usual loop's loader, as in the throughput benchmark
@@ -46,7 +46,8 @@ log = logging.getLogger("time_to_accuracy")
 def recipe(args: argparse.Namespace) -> dict[str, Any]:
     """What both loops share: network, epochs, schedule, optimiser, augmentation."""
     return {"model": args.model, "model_options": {"width": args.width}, "epochs": args.epochs,
-            "milestones": list(args.milestones), "batch_size": args.batch_size, "lr": args.lr, "momentum": 0.9,
+            "milestones": list(args.milestones) if args.schedule == "step" else [], "schedule": args.schedule,
+            "warmup": args.warmup, "batch_size": args.batch_size, "lr": args.lr, "momentum": 0.9,
             "weight_decay": 5e-4, "label_smoothing": 0.0, "augment": "crop_flip", "oversample": False,
             "cutmix_p": 0.0, "seed": 0, "device": args.device, "checkpoint_dir": None, "progress": False}
 
@@ -86,26 +87,27 @@ def run_reference(cfg: TrainConfig, data: dict[str, np.ndarray], classes: int, s
     """The torchvision classification reference's loop: float32 NCHW, or (``precision="ours"``) with the
     speed path ours takes on this device."""
     device = resolve_device(cfg.device)
-    path = (speed_path(device, cfg.amp, cfg.channels_last) if precision == "ours"
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, classes, **cfg.model_options).to(device)
+    path = (speed_path(device, cfg.amp, cfg.channels_last, model=model) if precision == "ours"
             else SpeedPath(False, False, "float32 NCHW, as the reference scripts run by default"))
     log.info("reference loop on %s: %s", device, path.describe())
     memory_format = torch.channels_last if path.channels_last else torch.contiguous_format
-    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     train = pil_loader(data["train_x"], data["train_y"], cfg.batch_size, workers, device, stats["mean"], stats["std"])
     val = pil_loader(data["val_x"], data["val_y"], 1024, workers, device, stats["mean"], stats["std"], train=False)
     test = pil_loader(data["test_x"], data["test_y"], 1024, workers, device, stats["mean"], stats["std"],
                       train=False)
-    model = build_model(cfg.model, classes, **cfg.model_options).to(device, memory_format=memory_format)
+    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     history, best, best_state = [], -1.0, None
     for epoch in range(cfg.epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = step_lr(epoch, cfg.lr, cfg.milestones, cfg.gamma)
         model.train()
         epoch_start, seen = time.perf_counter(), 0
-        for x, y in train:
+        for i, (x, y) in enumerate(train):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(cfg, epoch, i, len(train))
             x = x.to(device, non_blocking=True, memory_format=memory_format)
             y = y.to(device, non_blocking=True)
             with autocast(device, path.amp):
@@ -157,8 +159,9 @@ def figure(report: dict[str, Any], extra: dict[str, "pd.DataFrame"] | None = Non
     for name, run in report["runs"].items():
         minutes = [row["elapsed_s"] / 60 for row in run["history"]]
         accuracy = [100 * row["val_accuracy"] for row in run["history"]]
-        ax.plot(minutes, accuracy, marker="o", markersize=3, label=f"{names.get(name, name)}: test "
-                                                                   f"{100 * run['test_top1']:.1f}%")
+        loop, _, recipe_label = name.partition(" | ")
+        label = names.get(loop, loop) + (f" ({recipe_label})" if recipe_label else "")
+        ax.plot(minutes, accuracy, marker="o", markersize=3, label=f"{label}: test {100 * run['test_top1']:.1f}%")
     for label, history in (extra or {}).items():
         ax.plot(history["seconds"].cumsum() / 60, 100 * history["val_accuracy"], marker=".", markersize=3,
                 linestyle="--", label=label)
@@ -174,6 +177,19 @@ def figure(report: dict[str, Any], extra: dict[str, "pd.DataFrame"] | None = Non
     return fig
 
 
+def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report holding the runs of ``reports``; with more than one, each run is named
+    "loop | schedule, epochs" so that the figure tells the recipes apart."""
+    if len(reports) == 1:
+        return reports[0]
+    runs = {}
+    for report in reports:
+        r = report["recipe"]
+        recipe = f"{r.get('schedule', 'step')}, {r['epochs']} epochs"
+        runs.update({f"{name} | {recipe}": run for name, run in report["runs"].items()})
+    return {**reports[0], "runs": runs}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="data/01_raw", help="folder holding cifar-100-python.tar.gz")
@@ -183,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--milestones", type=int, nargs="*", default=[3], help="0-based epochs where lr drops x0.1")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--schedule", choices=["step", "one_cycle"], default="step",
+                   help="step: x0.1 at --milestones; one_cycle: lr/10 up to --lr over --warmup of the steps, then to 0")
+    p.add_argument("--warmup", type=float, default=0.2, help="one_cycle's warm-up share of the steps")
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference DataLoader workers")
     p.add_argument("--target", type=float, default=0.20, help="val top-1 whose time to reach is reported")
@@ -191,7 +210,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="the reference loop in float32 NCHW (as users run it) or on ours' speed path")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     p.add_argument("--figure", default=None, help="draw val top-1 against wall time as PNG here")
-    p.add_argument("--from-json", default=None, help="draw --figure from an earlier --out, training nothing")
+    p.add_argument("--from-json", nargs="+", default=None,
+                   help="draw --figure from earlier --out files, training nothing (several: their runs side by side, "
+                        "each named by its recipe)")
     p.add_argument("--history", nargs=2, action="append", default=[], metavar=("LABEL", "CSV"),
                    help="add a training_history.csv to the figure (e.g. a kedro run --env cpu)")
     args = p.parse_args(argv)
@@ -199,8 +220,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.from_json:
         import pandas as pd
 
-        with open(args.from_json) as f:
-            report = json.load(f)
+        reports = []
+        for path in args.from_json:
+            with open(path) as f:
+                reports.append(json.load(f))
+        report = merged(reports)
         figure(report, {label: pd.read_csv(csv) for label, csv in args.history}).savefig(args.figure, dpi=110)
         return report
 

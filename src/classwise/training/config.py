@@ -43,6 +43,8 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 penalty on all weights
     milestones: list[int] = field(default_factory=lambda: [8])  # 0-based epochs where lr drops
     gamma: float = 0.1  # lr factor at each milestone
+    schedule: Literal["step", "one_cycle"] = "step"  # step: x gamma at milestones; one_cycle: up, then linear to 0
+    warmup: float = 0.2  # one_cycle: share of the steps over which the lr rises from lr/10 to lr
     label_smoothing: float = 0.0  # target mass spread over the other classes
     # Imbalance remedies (classwise.training.losses); class counts come from the train subset
     loss: Literal["cross_entropy", "balanced_softmax", "logit_adjusted", "ldam", "class_balanced", "focal"] = (
@@ -61,7 +63,7 @@ class TrainConfig:
     progress: bool = True  # progress bars (shown only when the output is a terminal)
     amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (core.device.speed_path)
     channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
-    compile: bool = False  # torch.compile the model (inductor, on any device)
+    compile: Switch = "auto"  # torch.compile (inductor); auto: on a CPU for runs of 2,000 steps or more
     prefetch: Switch = "auto"  # the next batch prepared on a thread during the step; auto: CUDA, or a spare CPU core
     checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none (conf/base: data/06_models/checkpoints)
     resume: bool = True  # continue from this configuration's checkpoint when there is one
@@ -97,6 +99,7 @@ class TrainConfig:
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
             ("weight_decay", self.weight_decay >= 0, "0 or more"),
             ("gamma", self.gamma > 0, "above 0 (the lr is multiplied by it at each milestone)"),
+            ("warmup", 0 <= self.warmup < 1, "in [0, 1) (the share of the steps one_cycle warms up over)"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("cutmix_p", 0 <= self.cutmix_p <= 1, "in [0, 1]"),
             ("cutmix_alpha", self.cutmix_alpha > 0, "above 0"),
@@ -118,6 +121,9 @@ class TrainConfig:
         if self.drw_epoch is not None and self.drw_epoch < 0:
             raise ConfigError(f"Parameter '{block}.drw_epoch' is {self.drw_epoch}; set a 0-based epoch or null.")
         unreached = [m for m in self.milestones if m >= self.epochs]
-        if unreached:
+        if self.schedule == "one_cycle" and self.milestones:
+            log.warning("%s.schedule is one_cycle, which ignores %s.milestones %s; set milestones: [] to say so.",
+                        block, block, self.milestones)
+        elif unreached:
             log.warning("%s.milestones %s lie at or beyond %s.epochs = %d: the lr does not drop there.",
                         block, unreached, block, self.epochs)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from classwise.core.errors import RunError
-from classwise.core.device import predict_logits, resolve_device, to_device_images
+from classwise.core.device import predict_logits, resolve_device, retain_freed_memory, to_device_images
 from classwise.training.batches import DeviceBatches, prefetched
 from classwise.training.config import TrainConfig
 from classwise.training import distributed
@@ -35,7 +35,7 @@ from classwise.training.checkpoint import (
     resume,
     save_checkpoint,
 )
-from classwise.training.schedule import step_lr
+from classwise.training.schedule import lr_at
 from classwise.training.step import TrainStep
 
 try:  # progress bars when tqdm is installed; the core itself needs only torch and numpy
@@ -99,6 +99,8 @@ def fit(
         device = replica.device(device)
     if device.type == "cuda":  # every batch is 32x32, so cuDNN's per-shape autotuning pays for itself at once
         torch.backends.cudnn.benchmark = True
+    elif retain_freed_memory():  # the host's malloc keeps each step's activations for the next (fewer page faults)
+        log.debug("glibc malloc keeps freed memory up to 1 GB for reuse.")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -111,7 +113,8 @@ def fit(
         cfg.oversample, cfg.cutmix_p, cfg.cutmix_alpha, generator, host_rng,
         shard=(replica.rank, replica.world) if replica else (0, 1),
     )
-    step = TrainStep(cfg, num_classes, mean, std, device, torch.bincount(y_train, minlength=num_classes))
+    step = TrainStep(cfg, num_classes, mean, std, device, torch.bincount(y_train, minlength=num_classes),
+                     planned_steps=cfg.epochs * len(batches))
     if not len(val_labels):
         log.info("No validation images (split.val_per_class = 0?): the weights of the last epoch are kept.")
     x_val = to_device_images(val_images, device)
@@ -142,7 +145,8 @@ def fit(
                         "training_dynamics covers epochs %d-%d only.", resumed_from + 1, cfg.epochs)
         if replica is not None:  # after resume: DDP starts every replica from rank 0's weights
             ddp = distributed.replicate(step.model, device, cfg.sync_batchnorm)
-            step.forward = torch.compile(ddp) if step.forward is not step.model else ddp
+            step.eager = ddp
+            step.forward = torch.compile(ddp) if step.compiled else ddp
         _train_epochs(cfg, batches, step, x_val, y_val, val_criterion, state, ckpt_file, generator, host_rng,
                       device, on_epoch_end, dynamics)
     return TrainResult(
@@ -161,11 +165,12 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
                   generator: torch.Generator, host_rng: np.random.Generator, device: torch.device,
                   on_epoch_end: Callable[[dict[str, float]], None] | None, dynamics: TrainingDynamics) -> None:
     """The epochs from ``state.epoch`` to ``cfg.epochs``: train, validate, record, checkpoint, report."""
+    per_step_lr = cfg.schedule != "step"
     with logging_redirect_tqdm():
         epochs_bar = _bar(range(state.epoch, cfg.epochs), cfg, desc="epochs", initial=state.epoch,
                           total=cfg.epochs)
         for epoch in epochs_bar:
-            lr = step_lr(epoch, cfg.lr, cfg.milestones, cfg.gamma)
+            lr = lr_at(cfg, epoch, 0, len(batches))  # the epoch's first lr (one_cycle moves it every step)
             step.set_lr(lr)
             step.criterion.set_epoch(epoch)  # deferred re-weighting switches its class weights here
             step.model.train()
@@ -175,8 +180,10 @@ def _train_epochs(cfg: TrainConfig, batches: DeviceBatches, step: TrainStep, x_v
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
             source = prefetched(batches.epoch()) if step.path.prefetch else batches.epoch()
-            for xb, target, yb, rows in _bar(source, cfg, total=len(batches), leave=False,
-                                             desc=f"epoch {epoch + 1}/{cfg.epochs}"):
+            for i, (xb, target, yb, rows) in enumerate(_bar(source, cfg, total=len(batches), leave=False,
+                                                            desc=f"epoch {epoch + 1}/{cfg.epochs}")):
+                if per_step_lr and i:
+                    step.set_lr(lr_at(cfg, epoch, i, len(batches)))
                 loss, logits = step(xb, target)
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()

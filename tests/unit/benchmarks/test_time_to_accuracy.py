@@ -26,7 +26,7 @@ def test_time_to_target_is_the_first_epoch_at_or_over_it():
 def test_both_loops_train_the_same_recipe_and_fill_one_row_each():
     tta = _module()
     args = argparse.Namespace(model="preact_resnet18", width=4, epochs=2, milestones=[1], batch_size=16, lr=0.05,
-                              device="cpu")
+                              device="cpu", schedule="step", warmup=0.2)
     cfg = parse(TrainConfig, tta.recipe(args), "train")
     rng = np.random.default_rng(0)
     sizes = {"train": 64, "val": 20, "test": 20}
@@ -65,3 +65,23 @@ def test_the_figure_draws_each_loop_and_a_kedro_history_against_wall_time(tmp_pa
     tta.main(["--from-json", str(tmp_path / "r.json"), "--figure", str(tmp_path / "f.png"),
               "--history", "kedro", str(tmp_path / "h.csv")])
     assert Image.open(tmp_path / "f.png").size[0] > 400
+
+
+def test_several_reports_merge_into_one_figure_each_run_named_by_its_recipe(tmp_path):
+    import json
+
+    tta = _module()
+    history = [{"epoch": 1, "val_accuracy": 0.1, "elapsed_s": 30.0, "images_per_s": 900.0}]
+    base = {"model": "preact_resnet18", "model_options": {"width": 4}, "batch_size": 16, "augment": "crop_flip"}
+    step = {"recipe": {**base, "epochs": 8, "schedule": "step"}, "path": "float32", "reference_precision": "fp32",
+            "runs": {"ours": {"history": history, "test_top1": 0.2}, "reference": {"history": history, "test_top1": 0.1}}}
+    cycle = {**step, "recipe": {**base, "epochs": 8, "schedule": "one_cycle"},
+             "runs": {"ours": {"history": history, "test_top1": 0.3}}}
+    for name, report in (("s", step), ("c", cycle)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(report))
+    report = tta.main(["--from-json", str(tmp_path / "s.json"), str(tmp_path / "c.json"), "--figure",
+                       str(tmp_path / "f.png")])
+    assert list(report["runs"]) == ["ours | step, 8 epochs", "reference | step, 8 epochs",
+                                    "ours | one_cycle, 8 epochs"]
+    labels = [line.get_label() for line in tta.figure(report).axes[0].get_lines()]
+    assert labels[2] == "Classwise's loop (one_cycle, 8 epochs): test 30.0%"

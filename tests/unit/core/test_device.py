@@ -28,11 +28,48 @@ def test_auto_turns_bf16_and_channels_last_on_for_a_cpu_with_native_bf16(native_
     assert "native bf16" in path.describe() and "bf16 autocast, channels-last" in path.describe()
 
 
-def test_auto_keeps_float32_nchw_on_a_cpu_without_native_bf16(native_bf16):
+def test_auto_runs_float32_channels_last_on_a_cpu_without_native_bf16(native_bf16):
     native_bf16(False)
-    path = speed_path(CPU)
+    path = speed_path(CPU, model=build_model("preact_resnet18", 5, width=8))
+    assert (path.amp, path.channels_last) == (False, True)
+    assert "float32, channels-last" in path.describe() and "without native bf16" in path.describe()
+
+
+def test_auto_keeps_a_float32_network_with_a_narrow_convolution_in_nchw(native_bf16):
+    native_bf16(False)
+    narrow = build_model("preact_resnet18", 5, width=4)
+    path = speed_path(CPU, model=narrow)
     assert (path.amp, path.channels_last) == (False, False)
-    assert "float32, NCHW" in path.describe() and "without native bf16" in path.describe()
+    assert "NCHW because" in path.reason and "under 8 input channels" in path.reason
+    assert core_device.narrow_convs(narrow)[0] in path.reason  # the convolution is named
+    assert core_device.narrow_convs(build_model("preact_resnet18", 5, width=8)) == []  # the stem's 3 channels pass
+    native_bf16(True)  # the bf16 path was not seen to hang: a CPU with native bf16 keeps channels-last
+    assert speed_path(CPU, model=narrow).channels_last is True
+
+
+def test_an_explicit_channels_last_on_a_narrow_float32_network_warns_once_and_runs_it(native_bf16, caplog):
+    native_bf16(False)
+    with caplog.at_level(logging.WARNING, logger="classwise.core.device"):
+        path = speed_path(CPU, channels_last=True, model=build_model("preact_resnet18", 5, width=4))
+    assert path.channels_last is True
+    assert len(caplog.records) == 1 and "channels_last: auto" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("asked, device, steps, compiler, expected", [
+    ("auto", "cpu", 5000, "/usr/bin/g++", True),
+    ("auto", "cpu", 1999, "/usr/bin/g++", False),  # too short to repay the compile
+    ("auto", "cpu", 5000, None, False),  # inductor needs a C++ compiler
+    ("auto", "cuda", 50000, "/usr/bin/g++", False),  # not measured on CUDA: asked for explicitly
+    (True, "cpu", 10, None, True),
+    (False, "cpu", 50000, "/usr/bin/g++", False),
+])
+def test_compile_auto_compiles_a_long_cpu_run_only(monkeypatch, asked, device, steps, compiler, expected):
+    monkeypatch.setattr(core_device.shutil, "which", lambda name: compiler)
+    chosen, why = core_device.compile_choice(torch.device(device), asked, steps)
+    assert chosen is expected
+    assert ("auto" in why) == (asked == "auto")
+    if asked == "auto" and device == "cpu" and compiler and not expected:
+        assert f"{steps} steps are under {core_device.COMPILE_MIN_STEPS}" in why
 
 
 @pytest.mark.parametrize("cores, threads, expected", [(2, 2, False), (8, 4, True), (1, 1, False)])
@@ -56,7 +93,7 @@ def test_an_explicit_setting_wins_over_auto(native_bf16, native):
     off = speed_path(CPU, amp=False, channels_last=False)
     assert (off.amp, off.channels_last) == (False, False)
     forced = speed_path(CPU, True, "auto")
-    assert forced.amp and forced.channels_last == native
+    assert forced.amp and forced.channels_last
     assert ("emulated" in forced.reason) != native  # a forced bf16 on a CPU without it is called slow
 
 
@@ -91,3 +128,21 @@ def test_evaluate_takes_the_same_switches_as_train():
     assert (cfg.amp, cfg.channels_last) == (False, "auto")
     with pytest.raises(ConfigError, match="evaluate.amp"):
         parse(EvaluateConfig, {"amp": "fast"}, "evaluate")
+
+
+def test_cpu_training_asks_glibc_to_keep_freed_memory_for_the_next_step(monkeypatch):
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(core_device.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(core_device.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(core_device.ctypes, "CDLL", lambda name: FakeLibc())
+    assert core_device.retain_freed_memory() is True
+    assert calls == [(-3, 32 << 20), (-1, 1 << 30)]  # M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 1 GB
+    monkeypatch.setattr(core_device.platform, "libc_ver", lambda: ("", ""))  # musl, macOS, Windows: untouched
+    calls.clear()
+    assert core_device.retain_freed_memory() is False and calls == []

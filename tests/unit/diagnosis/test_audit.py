@@ -24,7 +24,7 @@ def planted():
     data.images[100] = copy  # filed under class 2
     recipe = TrainConfig(model="preact_resnet18", model_options={"width": 4}, epochs=2, batch_size=16,
                          lr=0.05, milestones=[], device="cpu", progress=False, checkpoint_dir=None)
-    result = out_of_fold_probabilities(data.images, data.labels, data.class_names, [128.0] * 3, [64.0] * 3,
+    result = out_of_fold_probabilities(data.images, data.labels, data.class_names, [0.5] * 3, [0.25] * 3,
                                        recipe, folds=2, seed=0, batch_size=64)
     return data, result
 

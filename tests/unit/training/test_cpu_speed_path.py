@@ -45,14 +45,48 @@ def test_bf16_channels_last_training_is_reproducible_for_a_seed(bf16_cpu):
     assert a.history[0]["val_loss"] == b.history[0]["val_loss"]
 
 
-def test_cpu_without_native_bf16_trains_in_float32_nchw(monkeypatch, caplog):
+@pytest.mark.parametrize("width, layout", [(8, "channels-last"), (4, "NCHW")])
+def test_cpu_without_native_bf16_trains_in_float32_channels_last_unless_the_net_is_narrow(monkeypatch, caplog,
+                                                                                         width, layout):
     monkeypatch.setattr(core_device, "cpu_has_native_bf16", lambda: False)
     with caplog.at_level(logging.INFO, logger="classwise.training.step"):
-        step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]))
-    _, logits = step(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
-    assert logits.dtype == torch.float32 and not step.amp and not step.path.channels_last
-    assert "float32, NCHW" in caplog.text and "(CPU without native bf16" in caplog.text
-    assert "emulated" not in caplog.text
+        step = TrainStep(_tiny(model_options={"width": width}), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"),
+                         torch.tensor([10, 10, 10]))
+    loss, logits = step(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), torch.tensor([0, 1, 2, 0]))
+    assert logits.dtype == torch.float32 and not step.amp and torch.isfinite(loss)
+    assert step.path.channels_last is (layout == "channels-last")
+    assert f"float32, {layout}" in caplog.text and "(CPU without native bf16" in caplog.text
+    assert "emulated" not in caplog.text and ("under 8 input channels" in caplog.text) == (width == 4)
+
+
+class _CountingCompile:
+    """Stands in for torch.compile: the model runs eagerly, and each call through the wrapper is counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, model):
+        def compiled(x):
+            self.calls += 1
+            return model(x)
+        return compiled
+
+
+def test_a_compiled_step_runs_the_full_batch_compiled_and_any_other_size_eagerly(monkeypatch, caplog):
+    fake = _CountingCompile()
+    monkeypatch.setattr("classwise.training.step.torch.compile", fake)
+    monkeypatch.setattr(core_device.shutil, "which", lambda name: "/usr/bin/g++")
+    with caplog.at_level(logging.INFO, logger="classwise.training.step"):
+        step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]),
+                         planned_steps=core_device.COMPILE_MIN_STEPS)
+    assert step.compiled and "compile auto: on" in caplog.text
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    for n in (8, 8, 5, 8):  # an epoch's last, smaller batch would cost a second compile
+        step(torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8), labels[:n])
+    assert fake.calls == 3
+    short = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]),
+                      planned_steps=10)
+    assert not short.compiled and short.forward is short.model
 
 
 def test_a_forced_bf16_on_a_cpu_without_it_runs_after_one_warning(monkeypatch, caplog):

@@ -5,7 +5,7 @@ import torch
 from classwise.core.errors import RunError
 from classwise.models import available_models, build_model
 from classwise.data.split import SplitConfig, split_table, subset_index
-from classwise.training import TrainConfig, fit, predict_proba, resolve_device
+from classwise.training import TrainConfig, TrainStep, fit, lr_at, predict_proba, resolve_device
 from tests.conftest import make_images
 
 
@@ -21,6 +21,26 @@ def _data():
     split = split_table(data, SplitConfig(val_per_class=5, test_per_class=5))
     tr, va = subset_index(data, split, "train"), subset_index(data, split, "val")
     return data, tr, va
+
+
+def test_one_cycle_moves_the_optimizer_lr_every_step():
+    data, tr, va = _data()
+    cfg = _tiny(schedule="one_cycle", milestones=[], lr=0.1)
+    seen_lrs = []
+    original = TrainStep.__call__
+
+    def spy(self, xb, target):
+        seen_lrs.append(self.optimizer.param_groups[0]["lr"])
+        return original(self, xb, target)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TrainStep, "__call__", spy)
+        result = fit(data.images[tr], data.labels[tr], data.images[va], data.labels[va], 3, [0.5] * 3, [0.25] * 3,
+                     cfg)
+    per_epoch = len(seen_lrs) // 2
+    assert seen_lrs == pytest.approx([lr_at(cfg, e, i, per_epoch) for e in range(2) for i in range(per_epoch)])
+    assert seen_lrs[0] == pytest.approx(0.01) and len(set(seen_lrs)) == len(seen_lrs)
+    assert [row["lr"] for row in result.history] == pytest.approx([seen_lrs[0], seen_lrs[per_epoch]])
 
 
 def test_fit_records_one_history_row_an_epoch_and_returns_loadable_weights():

@@ -2,12 +2,34 @@ import pytest
 import torch
 
 from classwise.training.augment import augment_batch, random_crop, random_hflip
-from classwise.training.schedule import step_lr
+from classwise.core.config import parse
+from classwise.core.errors import ConfigError
+from classwise.training import TrainConfig
+from classwise.training.schedule import lr_at, one_cycle_lr, step_lr
 
 
 @pytest.mark.parametrize(("epoch", "lr"), [(0, 0.1), (59, 0.1), (60, 0.01), (89, 0.01), (90, 0.001), (119, 0.001)])
 def test_seed_schedule(epoch, lr):
     assert step_lr(epoch, 0.1, [60, 90], 0.1) == pytest.approx(lr)
+
+
+def test_one_cycle_rises_from_a_tenth_to_the_peak_then_falls_linearly_to_zero():
+    lrs = [one_cycle_lr(i, 100, 0.4, warmup=0.2) for i in range(100)]
+    assert lrs[0] == pytest.approx(0.04) and max(lrs) == pytest.approx(0.4) and lrs.index(max(lrs)) == 20
+    assert all(a < b for a, b in zip(lrs[:20], lrs[1:21])) and all(a > b for a, b in zip(lrs[20:], lrs[21:]))
+    assert lrs[60] == pytest.approx(0.2) and lrs[-1] == pytest.approx(0.4 * 0.01 / 0.8)
+
+
+def test_lr_at_follows_the_schedule_the_recipe_names():
+    step = parse(TrainConfig, {"epochs": 4, "lr": 0.1, "milestones": [2]}, "train")
+    assert [lr_at(step, e, 7, 10) for e in range(4)] == pytest.approx([0.1, 0.1, 0.01, 0.01])
+    cycle = parse(TrainConfig, {"epochs": 4, "lr": 0.1, "milestones": [], "schedule": "one_cycle"}, "train")
+    assert lr_at(cycle, 2, 5, 10) == pytest.approx(one_cycle_lr(25, 40, 0.1, 0.2))
+
+
+def test_a_warmup_outside_zero_to_one_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match="train.warmup"):
+        parse(TrainConfig, {"warmup": 1.0}, "train")
 
 
 def test_random_crop_is_a_shifted_window_of_the_padded_image():
