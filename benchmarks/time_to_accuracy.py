@@ -49,7 +49,7 @@ def recipe(args: argparse.Namespace) -> dict[str, Any]:
             "milestones": list(args.milestones) if args.schedule == "step" else [], "schedule": args.schedule,
             "warmup": args.warmup, "batch_size": args.batch_size, "lr": args.lr, "momentum": 0.9,
             "weight_decay": 5e-4, "label_smoothing": 0.0, "augment": "crop_flip", "oversample": False,
-            "cutmix_p": 0.0, "seed": 0, "device": args.device, "checkpoint_dir": None, "progress": False}
+            "cutmix_p": 0.0, "compile": "auto", "seed": 0, "device": args.device, "checkpoint_dir": None, "progress": False}
 
 
 def time_to(history: list[dict[str, float]], target: float) -> float | None:

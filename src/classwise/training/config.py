@@ -63,7 +63,7 @@ class TrainConfig:
     progress: bool = True  # progress bars (shown only when the output is a terminal)
     amp: Switch = "auto"  # bf16 autocast; auto: on CUDA and on CPUs with native bf16 (core.device.speed_path)
     channels_last: Switch = "auto"  # NHWC memory layout; auto: as amp
-    compile: Switch = "auto"  # torch.compile (inductor); auto: on a CPU for runs of 2,000 steps or more
+    compile: Switch = False  # torch.compile (inductor); auto: on a CPU for runs of 2,000 steps or more (conf/cpu)
     prefetch: Switch = "auto"  # the next batch prepared on a thread during the step; auto: CUDA, or a spare CPU core
     checkpoint_dir: str | None = None  # where per-epoch checkpoints go; None = none (conf/base: data/06_models/checkpoints)
     resume: bool = True  # continue from this configuration's checkpoint when there is one

@@ -77,15 +77,15 @@ def test_a_compiled_step_runs_the_full_batch_compiled_and_any_other_size_eagerly
     monkeypatch.setattr("classwise.training.step.torch.compile", fake)
     monkeypatch.setattr(core_device.shutil, "which", lambda name: "/usr/bin/g++")
     with caplog.at_level(logging.INFO, logger="classwise.training.step"):
-        step = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]),
-                         planned_steps=core_device.COMPILE_MIN_STEPS)
+        step = TrainStep(_tiny(compile="auto"), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"),
+                         torch.tensor([10, 10, 10]), planned_steps=core_device.COMPILE_MIN_STEPS)
     assert step.compiled and "compile auto: on" in caplog.text
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     for n in (8, 8, 5, 8):  # an epoch's last, smaller batch would cost a second compile
         step(torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8), labels[:n])
     assert fake.calls == 3
-    short = TrainStep(_tiny(), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"), torch.tensor([10, 10, 10]),
-                      planned_steps=10)
+    short = TrainStep(_tiny(compile="auto"), 3, [0.5] * 3, [0.25] * 3, torch.device("cpu"),
+                      torch.tensor([10, 10, 10]), planned_steps=10)
     assert not short.compiled and short.forward is short.model
 
 
