@@ -29,6 +29,11 @@ CLASS_COLUMNS = ["class", "label_quality", "label_issues", "near_duplicates", "o
                  "overlap_joint_probability"]
 
 
+# cleanlab's label filter forks a process pool by default; a fork of a process whose torch/OpenMP threads
+# hold locks can deadlock (it hung the test suite once), so it runs in this process, as find_issues does.
+ONE_PROCESS = {"label": {"clean_learning_kwargs": {"find_label_issues_kwargs": {"n_jobs": 1}}}}
+
+
 def run_datalab(labels: np.ndarray, probabilities: np.ndarray, embeddings: np.ndarray):
     """cleanlab's Datalab with the three issue kinds the inputs support; returns the Datalab."""
     from cleanlab import Datalab  # imported here: it pulls in HuggingFace datasets (~1 s)
@@ -40,7 +45,7 @@ def run_datalab(labels: np.ndarray, probabilities: np.ndarray, embeddings: np.nd
         warnings.simplefilter("ignore")
         lab.find_issues(pred_probs=np.asarray(probabilities, dtype=np.float64),
                         features=np.asarray(embeddings, dtype=np.float32),
-                        issue_types={kind: {} for kind in ISSUE_KINDS})
+                        issue_types={**{kind: {} for kind in ISSUE_KINDS}, **ONE_PROCESS})
     return lab
 
 
