@@ -61,11 +61,7 @@ def variant_step(name: str, args: argparse.Namespace, images: np.ndarray, labels
         torch.manual_seed(0)
         step, _, _ = usual_loop(args.model, args.model_options, images, labels, args.classes, device,
                                 args.batch_size, args.workers)
-        start = time.perf_counter()
-        for _ in range(args.warmup):
-            step()
-        synchronize(device)
-        return step, time.perf_counter() - start
+        return step, warm_up(step, args.warmup, device)
     cfg = TrainConfig(model=args.model, model_options=args.model_options, batch_size=args.batch_size,
                       augment="crop_flip", cutmix_p=args.cutmix_p, label_smoothing=0.1, oversample=True,
                       progress=False, amp=amp, channels_last=channels_last, compile=compile_model, prefetch=prefetch)
@@ -82,11 +78,16 @@ def variant_step(name: str, args: argparse.Namespace, images: np.ndarray, labels
         xb, target, _, _ = next(source)
         train_step(xb, target)
 
+    return step, warm_up(step, args.warmup, device)
+
+
+def warm_up(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Run ``steps`` untimed steps (torch.compile compiles here); their seconds."""
     start = time.perf_counter()
-    for _ in range(args.warmup):
+    for _ in range(steps):
         step()
     synchronize(device)
-    return step, time.perf_counter() - start
+    return time.perf_counter() - start
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
