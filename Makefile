@@ -11,8 +11,6 @@ TEST_STAMP := $(VENV)/.installed-test
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
-# See src/classwise/__init__.py: spinning OpenMP threads stall torch when a core is busy.
-export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test test-fast install viz mlflow-ui serve ablation-quick clean
 
