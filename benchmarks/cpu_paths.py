@@ -93,12 +93,7 @@ def warm_up(step: Callable[[], None], steps: int, device: torch.device) -> float
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     images, labels = seed_shaped_data(args.images, args.classes)
-    asked = ["reference" if REFERENCE.startswith(n) else n for n in args.variants or []]
-    unknown = sorted(set(asked) - set(VARIANTS) - {"reference"})
-    if unknown:
-        raise SystemExit(f"--variants: no variant named {', '.join(map(repr, unknown))}; choose from "
-                         f"'reference' and {', '.join(map(repr, list(VARIANTS)[1:]))}.")
-    names = [n for n in VARIANTS if n in asked or (n == REFERENCE and "reference" in asked)] if asked else list(VARIANTS)
+    names = [n for n in VARIANTS if n in args.variants] if args.variants else list(VARIANTS)
     if not args.variants and device.type == "cpu" and not cpu_has_native_bf16():
         # emulated here: ~10x slower, they would only slow the run
         names = [n for n in names if not n.startswith("bf16")]
@@ -146,7 +141,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers, reference loop")
     p.add_argument("--variants", nargs="*", default=None, help=f"a subset of: reference ({REFERENCE}), {', '.join(list(VARIANTS)[1:])}")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.variants:  # refused here, before any work; "reference" names the reference loop
+        args.variants = [REFERENCE if n == "reference" else n for n in args.variants]
+        unknown = [n for n in args.variants if n not in VARIANTS]
+        if unknown:
+            p.error(f"--variants: no variant named {', '.join(map(repr, unknown))}; choose from "
+                    f"'reference' and {', '.join(map(repr, list(VARIANTS)[1:]))}.")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

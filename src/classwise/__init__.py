@@ -9,7 +9,7 @@ import warnings
 # kernels 3-10x slower as soon as another process holds a core (measured on 2 cores: 0.3 s vs
 # 3.0 s a training step of a width-16 ResNet-18). A short spin is a trade, not a free gain
 # (benchmarks/openmp_wait.py, docs/benchmarks.md "OpenMP threads"): 10,000 spins ran a training
-# step ~10% faster on an idle 2-core machine and ~24% slower with one core busy, and slower in
+# step 10-19% faster on an idle 2-core machine and 24-27% slower with one core busy, and slower in
 # the benchmark where a batch thread runs beside the step. OpenMP reads these once, when torch
 # first loads, so they are set here, before any module of the package imports torch.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
