@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
+# here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
 import numpy as np
 import torch
 
@@ -40,8 +42,10 @@ VARIANTS = {
     REFERENCE: (False, False, False, False),
     "fp32 NCHW": (False, False, False, False),
     "fp32 NCHW + prefetch": (False, False, False, True),
+    "fp32 channels-last": (False, True, False, False),  # what `auto` picks on 2 cores (conf/base)
     "fp32 channels-last + prefetch": (False, True, False, True),
     "fp32 NCHW compiled + prefetch": (False, False, True, True),
+    "fp32 channels-last compiled": (False, True, True, False),  # ... and with conf/cpu's compile: auto
     "fp32 channels-last compiled + prefetch": (False, True, True, True),
     "bf16 channels-last + prefetch": (True, True, False, True),
     "bf16 channels-last compiled + prefetch": (True, True, True, True),

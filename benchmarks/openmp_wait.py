@@ -5,7 +5,8 @@
 
 OpenMP reads its wait settings once, when torch loads, so each setting needs a process of its own:
 ``PASSIVE`` / ``ACTIVE`` set ``OMP_WAIT_POLICY``, a number sets ``GOMP_SPINCOUNT`` (libgomp, which
-torch's wheels use). The processes build the same step (classwise.training.TrainStep, width-16
+torch's wheels use), ``default`` sets neither: libgomp's own default (300,000 spins), what a plain
+torch script gets. The processes build the same step (classwise.training.TrainStep, width-16
 pre-activation ResNet-18 by default, one fixed batch) and then take turns through a file: one
 window of steps each, round after round, so the machine's load drifts over all of them alike; the
 median window of each is reported. ``--busy N`` keeps N cores busy with plain spinning processes
@@ -34,18 +35,20 @@ HERE = Path(__file__).resolve()
 def env_for(setting: str) -> dict[str, str]:
     """The environment of one setting's process: a wait policy or a libgomp spin count, not both."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if setting == "default":  # neither set: libgomp's own default, what a plain torch script gets
+        return env
     if setting.upper() in ("PASSIVE", "ACTIVE"):
         env["OMP_WAIT_POLICY"] = setting.upper()
     elif setting.isdigit():
         env["GOMP_SPINCOUNT"] = setting
     else:
-        raise SystemExit(f"--settings: {setting!r} is neither PASSIVE, ACTIVE nor a spin count (e.g. 10000).")
+        raise SystemExit(f"--settings: {setting!r} is neither PASSIVE, ACTIVE, default nor a spin count (e.g. 10000).")
     return env
 
 
 def worker(args: argparse.Namespace) -> None:
     """One setting's process: warm up, then time a window whenever the turn file names this process."""
-    import torch
+    import torch  # before the package: libgomp reads this process's setting, not the package's PASSIVE
 
     from classwise.core.config import parse
     from classwise.core.device import retain_freed_memory
@@ -130,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", default=["PASSIVE", "3000", "10000", "30000"],
-                   help="PASSIVE, ACTIVE, or a GOMP_SPINCOUNT; the first is the ratios' base")
+                   help="PASSIVE, ACTIVE, default (neither set), or a GOMP_SPINCOUNT; the first is the ratios' base")
     p.add_argument("--busy", type=int, default=0, help="cores kept busy by spinning processes meanwhile")
     p.add_argument("--model", default="preact_resnet18")
     p.add_argument("--width", type=int, default=16)

@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
+# here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
 import numpy as np
 import torch
 from torch import nn
@@ -127,6 +129,8 @@ def environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "device": str(device),
+        # what torch's idle OpenMP threads do: the package's PASSIVE, or the user's policy / spin count
+        "openmp_wait": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)

@@ -27,6 +27,8 @@ import sys
 import time
 from typing import Any
 
+import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
+# here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
 import numpy as np
 import torch
 from torch import nn
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
               "load_average": os.getloadavg(), "workers": args.workers,
+              "openmp_wait": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
               "reference_precision": args.reference_precision}
     print(table(rows, args.target))
     if args.out:

@@ -5,13 +5,12 @@ import re
 import warnings
 
 # torch's idle OpenMP threads sleep at once (PASSIVE) unless the user chose a wait policy or a
-# libgomp spin count. libgomp's default (300,000 spins; forever under ACTIVE) makes torch's CPU
-# kernels 3-10x slower as soon as another process holds a core (measured on 2 cores: 0.3 s vs
-# 3.0 s a training step of a width-16 ResNet-18). A short spin is a trade, not a free gain
-# (benchmarks/openmp_wait.py, docs/benchmarks.md "OpenMP threads"): 10,000 spins ran a training
-# step 10-19% faster on an idle 2-core machine and 24-27% slower with one core busy, and slower in
-# the benchmark where a batch thread runs beside the step. OpenMP reads these once, when torch
-# first loads, so they are set here, before any module of the package imports torch.
+# libgomp spin count. libgomp's default (300,000 spins; forever under ACTIVE) ran a training step
+# 1.24x faster on an idle 2-core machine, but 0.60x with one core busy, and 3-10x slower when two
+# torch processes shared the cores (0.3 s vs 3.0 s a step of a width-16 ResNet-18). A short spin
+# is a trade too (benchmarks/openmp_wait.py, docs/benchmarks.md "OpenMP threads"): 10,000 spins
+# ran a step 10-19% faster idle and 24-27% slower with one core busy. OpenMP reads these once,
+# when torch first loads, so they are set here, before any module of the package imports torch.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 # MLflow configures its own loggers when it is imported; its INFO lines ("Creating initial
