@@ -16,6 +16,10 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 # MLflow configures its own loggers when it is imported; its INFO lines ("Creating initial
 # MLflow database tables...") would interleave with the project's. A value the user set is kept.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# Against a tracking server (the ladder's, `--executor ray`) MLflow prints "View run ... / View
+# experiment ..." every time a run is ended, dozens of lines a step; the ladder logs its server's
+# address once instead. A value the user set is kept.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 # Third-party warnings a user can do nothing about, dropped here, in one place. Kedro
 # imports this package (see kedro_init) before it loads its plugins, so they never reach

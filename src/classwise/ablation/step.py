@@ -19,7 +19,7 @@ from kedro.framework.context import KedroContext
 from kedro.framework.session import KedroSession
 
 from classwise.ablation.ladder import AblationConfig, Step, nest
-from classwise.core.errors import ConfigError
+from classwise.core.errors import ClasswiseError, ConfigError
 from classwise.ablation.summary import StepOutcome
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,9 @@ def execute_step(step: Step, params: dict[str, Any], overrides: Mapping[str, Any
         per_class = catalog.load("per_class_report")
     except Exception as exc:  # a failing step must not stop the ladder
         status, error = FAILED, one_line(exc)
-        log.exception("Ablation step '%s' FAILED: %s", step.name, error)
+        # The package's own errors are one sentence that names the fix: a traceback would only bury it.
+        report = log.error if isinstance(exc, ClasswiseError) else log.exception
+        report("Ablation step '%s' FAILED: %s", step.name, error)
     finally:
         wall = time.perf_counter() - start
         if session is not None:

@@ -32,6 +32,8 @@ def test_ray_steps_nest_under_one_parent_with_the_right_statuses(both):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output[-3000:]
     assert "Starting an MLflow tracking server for the ladder at http://127.0.0.1:" in output
+    assert "View run" not in output  # MLflow's own line at every run's end, muted by the package
+    assert "Traceback" not in output  # the broken step's ConfigError is its one sentence
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("classwise").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("ablation.role") == "parent"]
