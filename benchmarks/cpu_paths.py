@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
-# here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
+import classwise  # noqa: F401  before torch, for the package's OpenMP setting (throughput.py says why)
 import numpy as np
 import torch
 

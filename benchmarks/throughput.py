@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
+import classwise  # noqa: F401  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
 # here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
 import numpy as np
 import torch
@@ -123,14 +123,18 @@ def timed_windows(
     return rates
 
 
+def openmp_wait() -> dict[str, str | None]:
+    """What torch's idle OpenMP threads do: the package's PASSIVE, or the user's policy / spin count."""
+    return {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     env = {
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "device": str(device),
-        # what torch's idle OpenMP threads do: the package's PASSIVE, or the user's policy / spin count
-        "openmp_wait": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
+        "openmp_wait": openmp_wait(),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)

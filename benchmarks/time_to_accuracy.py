@@ -27,8 +27,7 @@ import sys
 import time
 from typing import Any
 
-import classwise  # noqa: F401,E402  first, before torch: its OpenMP wait setting (PASSIVE unless you set one) applies
-# here as in `kedro run`; imported after torch it would not, and the step would time ~20% apart (docs/benchmarks.md)
+import classwise  # noqa: F401  before torch, for the package's OpenMP setting (throughput.py says why)
 import numpy as np
 import torch
 from torch import nn
@@ -39,7 +38,7 @@ from classwise.models import build_model
 from classwise.training import TrainConfig, fit, lr_at
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from throughput import pil_loader  # noqa: E402  the usual loop's loader, as in the throughput benchmark
+from throughput import openmp_wait, pil_loader  # noqa: E402  the usual loop's loader, as in the throughput benchmark
 from imbalance_cifar100 import load_data  # noqa: E402  the same data, split and statistics as docs/results.md
 
 log = logging.getLogger("time_to_accuracy")
@@ -248,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
               "load_average": os.getloadavg(), "workers": args.workers,
-              "openmp_wait": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
+              "openmp_wait": openmp_wait(),
               "reference_precision": args.reference_precision}
     print(table(rows, args.target))
     if args.out:
